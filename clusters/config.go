@@ -1,0 +1,206 @@
+package clusters
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+)
+
+// Config describes one cluster. Credentials come either from a kubeconfig
+// (path + context) or from an API server URL with a bearer token file and a
+// CA file; helmgraph never returns or logs them.
+type Config struct {
+	// Name identifies the cluster in the graph; unique.
+	Name string `json:"name"`
+	// Driver is how to reach its releases: "helm".
+	Driver string `json:"driver"`
+	// Kubeconfig and Context select credentials from a kubeconfig file;
+	// an empty Context means the file's current context.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Context    string `json:"context,omitempty"`
+	// Server, TokenFile and CAFile are the alternative to a kubeconfig.
+	Server             string `json:"server,omitempty"`
+	TokenFile          string `json:"tokenFile,omitempty"`
+	CAFile             string `json:"caFile,omitempty"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
+	// Storage is Helm's storage driver: "secret" (default) or "configmap".
+	Storage string `json:"storage,omitempty"`
+	// Timeout bounds every call to the cluster; 10s by default.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Duration is a time.Duration written as "10s" in YAML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// DefaultTimeout bounds each call to a cluster when its config sets none.
+const DefaultTimeout = 10 * time.Second
+
+// Drivers lists the driver names this build knows.
+var Drivers = []string{"helm"}
+
+// Validate checks every cluster's config and names the field at fault, e.g.
+// `clusters[1].driver: unknown driver "helm2" (known: helm)`.
+func Validate(cfgs []Config) error {
+	var errs []error
+	seen := map[string]int{}
+	for i, c := range cfgs {
+		field := func(f string) string { return fmt.Sprintf("clusters[%d].%s", i, f) }
+		switch {
+		case c.Name == "":
+			errs = append(errs, fmt.Errorf("%s: missing", field("name")))
+		case len(validation.IsDNS1123Subdomain(c.Name)) > 0:
+			errs = append(errs, fmt.Errorf("%s: %q is not a valid name (lower-case letters, digits, '-' and '.')", field("name"), c.Name))
+		default:
+			if j, dup := seen[c.Name]; dup {
+				errs = append(errs, fmt.Errorf("%s: duplicate cluster name %q (also clusters[%d])", field("name"), c.Name, j))
+			}
+			seen[c.Name] = i
+		}
+		if !slices.Contains(Drivers, c.Driver) {
+			errs = append(errs, fmt.Errorf("%s: unknown driver %q (known: %s)", field("driver"), c.Driver, strings.Join(Drivers, ", ")))
+		}
+		switch c.Storage {
+		case "", "secret", "configmap":
+		default:
+			errs = append(errs, fmt.Errorf("%s: unknown storage %q (known: secret, configmap)", field("storage"), c.Storage))
+		}
+		if c.Timeout < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", field("timeout")))
+		}
+		switch {
+		case c.Kubeconfig != "" && c.Server != "":
+			errs = append(errs, fmt.Errorf("%s: set either kubeconfig or server, not both", field("server")))
+		case c.Kubeconfig != "":
+			if err := fileExists(c.Kubeconfig); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", field("kubeconfig"), err))
+			}
+		case c.Server != "":
+			if !strings.HasPrefix(c.Server, "https://") && !strings.HasPrefix(c.Server, "http://") {
+				errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", field("server"), c.Server))
+			}
+			for f, p := range map[string]string{"tokenFile": c.TokenFile, "caFile": c.CAFile} {
+				if p == "" {
+					continue
+				}
+				if err := fileExists(p); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", field(f), err))
+				}
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: missing (or set server)", field("kubeconfig")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func fileExists(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("file %q not found", p)
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%q is a directory, not a file", p)
+	}
+	return nil
+}
+
+// RESTConfig builds the client configuration for a cluster. Token and
+// CA are read from their files by client-go, so rotating them needs no restart.
+func (c Config) RESTConfig() (*rest.Config, error) {
+	var rc *rest.Config
+	if c.Kubeconfig != "" {
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Kubeconfig}
+		overrides := &clientcmd.ConfigOverrides{CurrentContext: c.Context}
+		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("cluster %q: kubeconfig %q context %q: %w", c.Name, c.Kubeconfig, c.Context, err)
+		}
+		rc = cfg
+	} else {
+		rc = &rest.Config{
+			Host:            c.Server,
+			BearerTokenFile: c.TokenFile,
+			TLSClientConfig: rest.TLSClientConfig{CAFile: c.CAFile, Insecure: c.InsecureSkipVerify},
+		}
+	}
+	rc.Timeout = c.timeout()
+	rc.QPS, rc.Burst = 100, 200
+	rc.UserAgent = "helmgraph"
+	return rc, nil
+}
+
+func (c Config) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return time.Duration(c.Timeout)
+	}
+	return DefaultTimeout
+}
+
+// FromKubeconfig offers every context of a kubeconfig as a helm cluster,
+// named after the context (made a valid name if needed).
+func FromKubeconfig(path string) ([]Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules = &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
+	}
+	raw, err := rules.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	file := path
+	if file == "" {
+		file = rules.GetDefaultFilename()
+	}
+	names := make([]string, 0, len(raw.Contexts))
+	for n := range raw.Contexts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var out []Config
+	for _, n := range names {
+		out = append(out, Config{Name: sanitizeName(n), Driver: "helm", Kubeconfig: file, Context: n})
+	}
+	return out, nil
+}
+
+func sanitizeName(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			b[i] = '-'
+		}
+	}
+	return strings.Trim(string(b), "-.")
+}
+
+// ParseConfigs reads a YAML list of cluster configs strictly: unknown fields
+// are errors that name the field.
+func ParseConfigs(b []byte) ([]Config, error) {
+	var cfgs []Config
+	if err := yaml.UnmarshalStrict(b, &cfgs); err != nil {
+		return nil, err
+	}
+	return cfgs, nil
+}

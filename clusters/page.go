@@ -1,0 +1,238 @@
+package clusters
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/helmgraph/helmgraph/release"
+)
+
+// Filter selects releases; every non-empty criterion must hold.
+type Filter struct {
+	Clusters     []string
+	Namespaces   []string
+	NameContains string
+	Statuses     []release.Status
+	Chart        string
+}
+
+// Validate checks the filter against the registry and names the field at fault.
+func (r *Registry) ValidateFilter(f Filter) error {
+	for _, c := range f.Clusters {
+		if _, ok := r.byName[c]; !ok {
+			return fmt.Errorf("%w: filter.clusters: unknown cluster %q", release.ErrInvalidArgument, c)
+		}
+	}
+	for _, ns := range f.Namespaces {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			return fmt.Errorf("%w: filter.namespaces: %q is not a valid namespace name: %s", release.ErrInvalidArgument, ns, msgs[0])
+		}
+	}
+	if len(f.NameContains) > 253 {
+		return fmt.Errorf("%w: filter.nameContains: longer than 253 characters", release.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Matches reports whether the summary passes the filter.
+func (f Filter) Matches(s release.Summary) bool {
+	if len(f.Clusters) > 0 && !slices.Contains(f.Clusters, s.Ref.Cluster) {
+		return false
+	}
+	if len(f.Namespaces) > 0 && !slices.Contains(f.Namespaces, s.Ref.Namespace) {
+		return false
+	}
+	if f.NameContains != "" && !strings.Contains(strings.ToLower(s.Ref.Name), strings.ToLower(f.NameContains)) {
+		return false
+	}
+	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, s.Status) {
+		return false
+	}
+	if f.Chart != "" && s.Chart.Name != f.Chart {
+		return false
+	}
+	return true
+}
+
+// OrderField is what releases are ordered by.
+type OrderField string
+
+const (
+	OrderByName    OrderField = "NAME"
+	OrderByUpdated OrderField = "UPDATED"
+)
+
+// Order is a field and a direction.
+type Order struct {
+	Field OrderField
+	Desc  bool
+}
+
+// PageRequest is a Relay paging request.
+type PageRequest struct {
+	First, Last   *int
+	After, Before string
+	Order         Order
+}
+
+// MaxPageSize bounds first and last; DefaultPageSize applies when neither is given.
+const (
+	MaxPageSize     = 500
+	DefaultPageSize = 50
+)
+
+// Page is one page of an ordered, filtered release list.
+type Page struct {
+	Items           []release.Summary
+	Cursors         []string
+	HasNextPage     bool
+	HasPreviousPage bool
+	TotalCount      int
+}
+
+// cursor is a position in an ordering: the sort key of the release at it.
+// Keyset cursors stay valid when releases are added or removed between pages.
+type cursor struct {
+	Order     OrderField `json:"o"`
+	Desc      bool       `json:"d,omitempty"`
+	Cluster   string     `json:"c"`
+	Namespace string     `json:"ns"`
+	Name      string     `json:"n"`
+	Updated   int64      `json:"u,omitempty"`
+}
+
+func encodeCursor(o Order, s release.Summary) string {
+	c := cursor{Order: o.Field, Desc: o.Desc, Cluster: s.Ref.Cluster, Namespace: s.Ref.Namespace, Name: s.Ref.Name}
+	if o.Field == OrderByUpdated {
+		c.Updated = s.Updated.UnixNano()
+	}
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(arg, s string, o Order) (release.Summary, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var c cursor
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.Order == "" {
+		return release.Summary{}, fmt.Errorf("%w: %s: malformed cursor %q", release.ErrInvalidArgument, arg, s)
+	}
+	if c.Order != o.Field || c.Desc != o.Desc {
+		return release.Summary{}, fmt.Errorf("%w: %s: cursor belongs to another orderBy; restart paging without it", release.ErrInvalidArgument, arg)
+	}
+	return release.Summary{
+		Ref:     release.Ref{Cluster: c.Cluster, Namespace: c.Namespace, Name: c.Name},
+		Updated: time.Unix(0, c.Updated),
+	}, nil
+}
+
+func compare(o Order, a, b release.Summary) int {
+	c := 0
+	if o.Field == OrderByUpdated {
+		c = a.Updated.Compare(b.Updated)
+	}
+	if c == 0 {
+		c = cmp.Or(
+			cmp.Compare(a.Ref.Name, b.Ref.Name),
+			cmp.Compare(a.Ref.Namespace, b.Ref.Namespace),
+			cmp.Compare(a.Ref.Cluster, b.Ref.Cluster))
+	}
+	if o.Desc {
+		return -c
+	}
+	return c
+}
+
+// Paginate orders items and cuts the requested page out of them.
+func Paginate(items []release.Summary, req PageRequest) (Page, error) {
+	if req.Order.Field == "" {
+		req.Order.Field = OrderByName
+	}
+	for arg, n := range map[string]*int{"first": req.First, "last": req.Last} {
+		if n != nil && (*n < 0 || *n > MaxPageSize) {
+			return Page{}, fmt.Errorf("%w: %s: must be between 0 and %d, got %d", release.ErrInvalidArgument, arg, MaxPageSize, *n)
+		}
+	}
+	if req.First != nil && req.Last != nil {
+		return Page{}, fmt.Errorf("%w: first and last: pass one of them, not both", release.ErrInvalidArgument)
+	}
+	lo, hi := 0, len(items)
+	sorted := slices.Clone(items)
+	slices.SortFunc(sorted, func(a, b release.Summary) int { return compare(req.Order, a, b) })
+	if req.After != "" {
+		key, err := decodeCursor("after", req.After, req.Order)
+		if err != nil {
+			return Page{}, err
+		}
+		lo, _ = slices.BinarySearchFunc(sorted, key, func(e, k release.Summary) int {
+			if compare(req.Order, e, k) <= 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	if req.Before != "" {
+		key, err := decodeCursor("before", req.Before, req.Order)
+		if err != nil {
+			return Page{}, err
+		}
+		hi, _ = slices.BinarySearchFunc(sorted, key, func(e, k release.Summary) int {
+			if compare(req.Order, e, k) < 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	if hi < lo {
+		hi = lo
+	}
+	switch {
+	case req.Last != nil:
+		lo = max(lo, hi-*req.Last)
+	case req.First != nil:
+		hi = min(hi, lo+*req.First)
+	default:
+		hi = min(hi, lo+DefaultPageSize)
+	}
+	p := Page{
+		Items:           sorted[lo:hi],
+		HasPreviousPage: lo > 0,
+		HasNextPage:     hi < len(sorted),
+		TotalCount:      len(sorted),
+	}
+	for _, s := range p.Items {
+		p.Cursors = append(p.Cursors, encodeCursor(req.Order, s))
+	}
+	return p, nil
+}
+
+// Releases lists, filters and pages releases across the fleet. Invalid
+// arguments fail the call; clusters that do not answer are returned beside the page.
+func (r *Registry) Releases(ctx context.Context, f Filter, req PageRequest) (Page, []ClusterError, error) {
+	if err := r.ValidateFilter(f); err != nil {
+		return Page{}, nil, err
+	}
+	// Check paging arguments before asking any cluster.
+	if _, err := Paginate(nil, req); err != nil {
+		return Page{}, nil, err
+	}
+	all, cerrs := r.List(ctx, f.Clusters, f.Namespaces)
+	matched := all[:0]
+	for _, s := range all {
+		if f.Matches(s) {
+			matched = append(matched, s)
+		}
+	}
+	p, err := Paginate(matched, req)
+	return p, cerrs, err
+}

@@ -1,0 +1,244 @@
+package clusters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/helmgraph/helmgraph/clusters/helm"
+	"github.com/helmgraph/helmgraph/release"
+)
+
+// Cluster is one configured cluster and the driver that reaches it.
+type Cluster struct {
+	Config Config
+	Driver Driver
+	Log    *slog.Logger
+}
+
+// Registry holds every configured cluster and fans calls out to them.
+type Registry struct {
+	clusters    []*Cluster
+	byName      map[string]*Cluster
+	parallelism int
+}
+
+// DefaultParallelism bounds how many clusters are asked at once.
+const DefaultParallelism = 16
+
+// Open validates the configs and builds a driver for each cluster. Building
+// a driver does not contact the cluster, so an unreachable cluster does not
+// stop helmgraph from starting.
+func Open(cfgs []Config, log *slog.Logger) (*Registry, error) {
+	if err := Validate(cfgs); err != nil {
+		return nil, err
+	}
+	var cs []*Cluster
+	for _, c := range cfgs {
+		clog := log.With("cluster", c.Name)
+		rc, err := c.RESTConfig()
+		if err != nil {
+			return nil, err
+		}
+		var d Driver
+		switch c.Driver {
+		case "helm":
+			d, err = helm.New(helm.Config{Cluster: c.Name, REST: rc, Storage: c.Storage, Logger: clog})
+		default:
+			err = fmt.Errorf("clusters: unknown driver %q", c.Driver)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster %q: %w", c.Name, err)
+		}
+		cs = append(cs, &Cluster{Config: c, Driver: d, Log: clog})
+	}
+	return NewRegistry(cs), nil
+}
+
+// NewRegistry makes a registry of already built clusters.
+func NewRegistry(cs []*Cluster) *Registry {
+	r := &Registry{byName: map[string]*Cluster{}, parallelism: DefaultParallelism}
+	for _, c := range cs {
+		r.clusters = append(r.clusters, c)
+		r.byName[c.Config.Name] = c
+	}
+	return r
+}
+
+// Names lists the configured clusters in configuration order.
+func (r *Registry) Names() []string {
+	out := make([]string, len(r.clusters))
+	for i, c := range r.clusters {
+		out[i] = c.Config.Name
+	}
+	return out
+}
+
+// Cluster returns the named cluster.
+func (r *Registry) Cluster(name string) (*Cluster, error) {
+	c, ok := r.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: cluster %q is not configured", release.ErrNotFound, name)
+	}
+	return c, nil
+}
+
+// call runs fn against the cluster with the cluster's timeout and turns
+// anything that is not a known outcome into ErrClusterUnavailable.
+func (c *Cluster) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Config.timeout())
+	defer cancel()
+	err := fn(ctx)
+	if err == nil {
+		return nil
+	}
+	for _, known := range []error{release.ErrNotFound, release.ErrInvalidArgument, release.ErrClusterUnavailable, release.ErrForbidden, release.ErrConflict} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: cluster %q did not answer within %s", release.ErrClusterUnavailable, c.Config.Name, c.Config.timeout())
+	}
+	return fmt.Errorf("%w: cluster %q: %v", release.ErrClusterUnavailable, c.Config.Name, err)
+}
+
+// ClusterError is a cluster that did not answer a fleet-wide call.
+type ClusterError struct {
+	Cluster string
+	Code    string
+	Message string
+	Err     error `json:"-"`
+}
+
+func newClusterError(name string, err error) ClusterError {
+	return ClusterError{Cluster: name, Code: release.ErrorCode(err), Message: err.Error(), Err: err}
+}
+
+// each runs fn for the given clusters in parallel, at most r.parallelism at once.
+func (r *Registry) each(cs []*Cluster, fn func(i int, c *Cluster)) {
+	sem := make(chan struct{}, r.parallelism)
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i, c)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *Registry) selected(names []string) []*Cluster {
+	if len(names) == 0 {
+		return r.clusters
+	}
+	var out []*Cluster
+	for _, c := range r.clusters {
+		if slices.Contains(names, c.Config.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// List asks the selected clusters (all when names is empty) for the latest
+// revision of every release in the given namespaces, in parallel. Clusters
+// that fail are reported, not fatal.
+func (r *Registry) List(ctx context.Context, names, namespaces []string) ([]release.Summary, []ClusterError) {
+	cs := r.selected(names)
+	results := make([][]release.Summary, len(cs))
+	errs := make([]error, len(cs))
+	r.each(cs, func(i int, c *Cluster) {
+		errs[i] = c.call(ctx, func(ctx context.Context) error {
+			var err error
+			results[i], err = c.Driver.List(ctx, namespaces)
+			return err
+		})
+	})
+	var all []release.Summary
+	var cerrs []ClusterError
+	for i, c := range cs {
+		if errs[i] != nil {
+			c.Log.Warn("list releases failed", "err", errs[i])
+			cerrs = append(cerrs, newClusterError(c.Config.Name, errs[i]))
+			continue
+		}
+		all = append(all, results[i]...)
+	}
+	return all, cerrs
+}
+
+// Get returns one revision (0 = latest) of a release with its heavy fields.
+func (r *Registry) Get(ctx context.Context, ref release.Ref, revision int) (*release.Release, error) {
+	c, err := r.Cluster(ref.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	var rel *release.Release
+	err = c.call(ctx, func(ctx context.Context) error {
+		rel, err = c.Driver.Get(ctx, ref, revision)
+		return err
+	})
+	return rel, err
+}
+
+// History returns every revision of a release, newest first.
+func (r *Registry) History(ctx context.Context, ref release.Ref) ([]release.Summary, error) {
+	c, err := r.Cluster(ref.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	var hist []release.Summary
+	err = c.call(ctx, func(ctx context.Context) error {
+		hist, err = c.Driver.History(ctx, ref)
+		return err
+	})
+	return hist, err
+}
+
+// Status is what a cluster answered when asked just now.
+type Status struct {
+	Name          string
+	Driver        release.DriverKind
+	ServerVersion *string
+	Reachable     bool
+	LastError     *string
+	ReleaseCount  *int
+	CheckedAt     time.Time
+}
+
+// Statuses asks the named clusters (all when none) for their version and
+// release count, in parallel.
+func (r *Registry) Statuses(ctx context.Context, names ...string) []Status {
+	cs := r.selected(names)
+	out := make([]Status, len(cs))
+	r.each(cs, func(i int, c *Cluster) {
+		st := Status{Name: c.Config.Name, Driver: c.Driver.Kind()}
+		var version string
+		var list []release.Summary
+		err := c.call(ctx, func(ctx context.Context) error {
+			var err error
+			if version, err = c.Driver.Version(ctx); err != nil {
+				return err
+			}
+			list, err = c.Driver.List(ctx, nil)
+			return err
+		})
+		st.CheckedAt = time.Now()
+		if err != nil {
+			msg := err.Error()
+			st.LastError = &msg
+		} else {
+			n := len(list)
+			st.Reachable, st.ServerVersion, st.ReleaseCount = true, &version, &n
+		}
+		out[i] = st
+	})
+	return out
+}

@@ -1,0 +1,172 @@
+// Command helmgraph serves one GraphQL API over the Helm releases of many
+// Kubernetes clusters. Subcommands: serve, demo, version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/helmgraph/helmgraph/clusters"
+	"github.com/helmgraph/helmgraph/internal/localcluster"
+	"github.com/helmgraph/helmgraph/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: helmgraph <command> [flags]
+
+commands:
+  serve    serve the clusters of a config file (or of your kubeconfig)
+  demo     start two local Kubernetes API servers with demo releases and serve them
+  version  print the version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx, os.Args[2:], log)
+	case "demo":
+		err = demo(ctx, os.Args[2:], log)
+	case "version":
+		fmt.Println(version)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "helmgraph: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helmgraph:", err)
+		os.Exit(1)
+	}
+}
+
+// fileConfig is the YAML config file of `helmgraph serve --config`.
+type fileConfig struct {
+	Listen   string            `json:"listen,omitempty"`
+	Clusters []clusters.Config `json:"clusters"`
+}
+
+func loadConfig(path string) (fileConfig, error) {
+	var fc fileConfig
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fc, fmt.Errorf("config: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(b, &fc); err != nil {
+		return fc, fmt.Errorf("config %s: %w", path, err)
+	}
+	// Relative credential paths are relative to the config file.
+	dir := filepath.Dir(path)
+	for i := range fc.Clusters {
+		for _, p := range []*string{&fc.Clusters[i].Kubeconfig, &fc.Clusters[i].TokenFile, &fc.Clusters[i].CAFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
+	}
+	if len(fc.Clusters) == 0 {
+		return fc, fmt.Errorf("config %s: clusters: at least one cluster is needed", path)
+	}
+	return fc, nil
+}
+
+func serve(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", "", "YAML config file (default: every context of $KUBECONFIG or ~/.kube/config)")
+	listen := fs.String("listen", "", "address to serve on (default 127.0.0.1:8080, or the config's listen)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var fc fileConfig
+	if *configPath != "" {
+		var err error
+		if fc, err = loadConfig(*configPath); err != nil {
+			return err
+		}
+	} else {
+		cfgs, err := clusters.FromKubeconfig("")
+		if err != nil {
+			return fmt.Errorf("no --config given and %w", err)
+		}
+		if len(cfgs) == 0 {
+			return errors.New("no --config given and the kubeconfig has no contexts; try `helmgraph demo`")
+		}
+		fc.Clusters = cfgs
+	}
+	addr := firstNonEmpty(*listen, fc.Listen, "127.0.0.1:8080")
+	reg, err := clusters.Open(fc.Clusters, log)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return run(ctx, addr, reg, log, os.Stdout)
+}
+
+func run(ctx context.Context, addr string, reg *clusters.Registry, log *slog.Logger, out io.Writer) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := server.New(server.Options{Registry: reg, Log: log})
+	fmt.Fprintf(out, "helmgraph serving %d cluster(s): GraphQL at http://%s/graphql, query page at http://%s/\n", len(reg.Names()), l.Addr(), l.Addr())
+	return srv.Serve(ctx, l)
+}
+
+func demo(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
+	keep := fs.String("dir", "", "directory for the demo clusters' data (default: a temporary directory, removed at exit)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir := *keep
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "helmgraph-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	d, err := localcluster.StartDemo(ctx, dir, os.Stdout)
+	if d != nil {
+		defer d.Stop()
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	reg, err := clusters.Open(d.Clusters, log)
+	if err != nil {
+		return err
+	}
+	return run(ctx, *listen, reg, log, os.Stdout)
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/helmgraph/helmgraph/clusters"
+	"github.com/helmgraph/helmgraph/graph"
+	"github.com/helmgraph/helmgraph/resolvers"
+)
+
+// Options configures a Server.
+type Options struct {
+	Registry *clusters.Registry
+	Log      *slog.Logger
+	// MaxBodyBytes bounds a GraphQL request body; 1 MiB by default.
+	MaxBodyBytes int64
+	// RequestTimeout bounds one GraphQL request; 60s by default.
+	RequestTimeout time.Duration
+}
+
+// Server is helmgraph's HTTP server.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	handler http.Handler
+	metrics *metrics
+}
+
+// New builds the server's handlers.
+func New(opts Options) *Server {
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = 60 * time.Second
+	}
+	s := &Server{opts: opts, log: opts.Log, metrics: newMetrics()}
+
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: opts.Registry, Log: opts.Log}}))
+	gql.AddTransport(transport.Options{})
+	gql.AddTransport(transport.GET{})
+	gql.AddTransport(transport.POST{})
+	gql.Use(extension.Introspection{})
+	gql.SetErrorPresenter(resolvers.ErrorPresenter)
+	gql.SetRecoverFunc(func(ctx context.Context, v any) error {
+		s.log.Error("resolver panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		return errors.New("internal error")
+	})
+	gql.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		op := graphql.GetOperationContext(ctx)
+		start := time.Now()
+		h := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			resp := h(ctx)
+			kind := "unknown"
+			if op.Operation != nil {
+				kind = string(op.Operation.Operation)
+			}
+			s.metrics.operations.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+			return resp
+		}
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", s.limit(gql))
+	mux.HandleFunc("GET /{$}", servePage)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	s.handler = s.metrics.instrument(mux)
+	return s
+}
+
+// Handler is the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// limit bounds the request body and the time a request may take.
+func (s *Server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Serve serves on l until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type metrics struct {
+	registry   *prometheus.Registry
+	requests   *prometheus.CounterVec
+	operations *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "helmgraph_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		operations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "helmgraph_graphql_operation_seconds", Help: "GraphQL operation latency by operation type.",
+		}, []string{"operation"}),
+	}
+	m.registry.MustRegister(m.requests, m.operations, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int)        { r.code = code; r.ResponseWriter.WriteHeader(code) }
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (m *metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.URL.Path
+		switch route {
+		case "/", "/graphql", "/healthz", "/readyz", "/metrics":
+		default:
+			route = "other" // bounded label values
+		}
+		m.requests.WithLabelValues(route, fmt.Sprint(rec.code)).Inc()
+	})
+}
