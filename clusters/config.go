@@ -1,9 +1,11 @@
 package clusters
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -41,10 +43,15 @@ type Config struct {
 type Duration time.Duration
 
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // an empty `timeout:` keeps the default, as encoding/json does for null
+	}
 	s := strings.Trim(string(b), `"`)
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q: %w", s, err)
+		// encoding/json adds the field's path (clusters.timeout) to an
+		// UnmarshalTypeError, and to no other error.
+		return &json.UnmarshalTypeError{Value: fmt.Sprintf("%q (not a duration such as \"10s\")", s), Type: reflect.TypeFor[Duration]()}
 	}
 	*d = Duration(v)
 	return nil

@@ -106,13 +106,16 @@ type cursor struct {
 	Cluster   string     `json:"c"`
 	Namespace string     `json:"ns"`
 	Name      string     `json:"n"`
-	Updated   int64      `json:"u,omitempty"`
+	// Updated is Unix seconds and nanoseconds, not UnixNano, which overflows
+	// for times outside 1678-2262 such as a release's zero (unset) time.
+	UpdatedSec  int64 `json:"us,omitempty"`
+	UpdatedNsec int64 `json:"un,omitempty"`
 }
 
 func encodeCursor(o Order, s release.Summary) string {
 	c := cursor{Order: o.Field, Desc: o.Desc, Cluster: s.Ref.Cluster, Namespace: s.Ref.Namespace, Name: s.Ref.Name}
 	if o.Field == OrderByUpdated {
-		c.Updated = s.Updated.UnixNano()
+		c.UpdatedSec, c.UpdatedNsec = s.Updated.Unix(), int64(s.Updated.Nanosecond())
 	}
 	b, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -132,7 +135,7 @@ func decodeCursor(arg, s string, o Order) (release.Summary, error) {
 	}
 	return release.Summary{
 		Ref:     release.Ref{Cluster: c.Cluster, Namespace: c.Namespace, Name: c.Name},
-		Updated: time.Unix(0, c.Updated),
+		Updated: time.Unix(c.UpdatedSec, c.UpdatedNsec),
 	}, nil
 }
 

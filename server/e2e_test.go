@@ -499,9 +499,10 @@ func TestHTTPSurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode < 400 {
-		t.Errorf("2 MiB body: status %d, want an error", resp.StatusCode)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(msg), "exceeds the limit") {
+		t.Errorf("2 MiB body: status %d %s, want 413 naming the limit", resp.StatusCode, msg)
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Error("server stopped serving after an oversized body")

@@ -92,6 +92,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // limit bounds the request body and the time a request may take.
 func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			fmt.Fprintf(w, `{"errors":[{"message":"request body of %d bytes exceeds the limit of %d bytes","extensions":{"code":"INVALID_ARGUMENT"}}]}`, r.ContentLength, s.opts.MaxBodyBytes)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
 		defer cancel()
