@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"sigs.k8s.io/yaml"
@@ -80,6 +81,11 @@ func loadConfig(path string) (fileConfig, error) {
 	dir := filepath.Dir(path)
 	for i := range fc.Clusters {
 		for _, p := range []*string{&fc.Clusters[i].Kubeconfig, &fc.Clusters[i].TokenFile, &fc.Clusters[i].CAFile} {
+			if rest, ok := strings.CutPrefix(*p, "~/"); ok {
+				if home, err := os.UserHomeDir(); err == nil {
+					*p = filepath.Join(home, rest)
+				}
+			}
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(dir, *p)
 			}
