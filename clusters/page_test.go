@@ -187,9 +187,10 @@ func TestPaginateWalk(t *testing.T) {
 	}
 }
 
-// Releases without timestamps (zero Updated) must page like any other:
-// their cursor has to bring back exactly the zero time.
-func TestPaginateWalkZeroUpdated(t *testing.T) {
+// Cursors must bring back exactly the time they were made from, whatever it
+// is: releases without timestamps (zero Updated), times beyond UnixNano's
+// range, times a nanosecond apart.
+func TestPaginateWalkExtremeTimes(t *testing.T) {
 	items := []release.Summary{
 		sum("east", "a", "one", time.Time{}),
 		sum("east", "a", "two", time.Time{}),
@@ -197,10 +198,13 @@ func TestPaginateWalkZeroUpdated(t *testing.T) {
 		sum("east", "a", "four", t0),
 		sum("east", "a", "epoch", time.Unix(0, 0)),
 		sum("east", "a", "far", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)),
+		sum("east", "a", "nano-b", t0.Add(time.Nanosecond)),
+		sum("east", "a", "nano-a", t0.Add(2*time.Nanosecond)),
+		sum("east", "a", "local", t0.Add(3*time.Nanosecond).In(time.FixedZone("CET", 3600))),
 	}
 	for _, desc := range []bool{false, true} {
 		order := clusters.Order{Field: clusters.OrderByUpdated, Desc: desc}
-		want := []string{"east/a/one", "east/a/three", "east/a/two", "east/a/epoch", "east/a/four", "east/a/far"}
+		want := []string{"east/a/one", "east/a/three", "east/a/two", "east/a/epoch", "east/a/four", "east/a/nano-b", "east/a/nano-a", "east/a/local", "east/a/far"}
 		if desc {
 			want = reversed(want)
 		}

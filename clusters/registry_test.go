@@ -17,7 +17,8 @@ import (
 )
 
 // fakeDriver answers from memory, or with err, or not at all (block: it
-// waits for its context to end, as a driver does for a cluster that is down).
+// waits for its context to end, as a driver does for a cluster that is down,
+// though at most blockLimit).
 type fakeDriver struct {
 	releases []release.Summary
 	version  string
@@ -38,8 +39,13 @@ func (d *fakeDriver) answer(ctx context.Context) error {
 	d.calls++
 	d.mu.Unlock()
 	if d.block {
-		<-ctx.Done()
-		return fmt.Errorf("dial tcp 10.0.0.1:6443: %w", ctx.Err())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dial tcp 10.0.0.1:6443: %w", ctx.Err())
+		case <-time.After(blockLimit):
+			// Without a deadline from the registry: end the test rather than hang it.
+			return errors.New("fake driver: blocked for 5s without its context ending")
+		}
 	}
 	return d.err
 }
@@ -97,7 +103,10 @@ func (d *fakeDriver) callCount() int {
 	return d.calls
 }
 
-const testTimeout = 200 * time.Millisecond
+const (
+	testTimeout = 200 * time.Millisecond
+	blockLimit  = 5 * time.Second
+)
 
 func newCluster(name string, d *fakeDriver) *clusters.Cluster {
 	return &clusters.Cluster{
@@ -227,6 +236,24 @@ func TestRegistryListTimeoutIsPerCluster(t *testing.T) {
 	}
 	if got := down.callCount(); got != 1 {
 		t.Errorf("blocking driver called %d times, want 1", got)
+	}
+}
+
+// Clusters are asked in parallel: ten clusters that each use up their
+// timeout cost one timeout, not ten.
+func TestRegistryListIsParallel(t *testing.T) {
+	var cs []*clusters.Cluster
+	for i := range 10 {
+		cs = append(cs, newCluster(fmt.Sprintf("down-%d", i), &fakeDriver{block: true}))
+	}
+	reg := clusters.NewRegistry(cs)
+	start := time.Now()
+	_, cerrs := reg.List(t.Context(), nil, nil)
+	if elapsed, limit := time.Since(start), 5*testTimeout; elapsed > limit {
+		t.Errorf("List() of 10 blocking clusters took %s, want under %s (one %s timeout, in parallel)", elapsed, limit, testTimeout)
+	}
+	if got, want := len(cerrs), 10; got != want {
+		t.Errorf("List() = %d cluster errors, want %d", got, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -487,15 +488,35 @@ func TestHTTPSurface(t *testing.T) {
 		t.Errorf("GET /metrics = %d, lacks the request counter:\n%.500s", code, body)
 	}
 	code, body = get("/")
-	if code != 200 || !strings.Contains(body, "/graphql") {
-		t.Errorf("GET / = %d", code)
+	if code != 200 || !strings.Contains(body, `id="graphiql"`) {
+		t.Errorf("GET / = %d, want the GraphiQL page:\n%s", code, body)
+	}
+	resp, err := http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || strings.Contains(csp, "http") {
+		t.Errorf("page CSP = %q, want only this origin", csp)
+	}
+	if m := regexp.MustCompile(`/assets/main-[A-Z0-9]+\.js`).FindString(body); m == "" {
+		t.Errorf("page names no hashed script: %s", body)
+	} else {
+		resp, err := http.Get(ts.URL + m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") {
+			t.Errorf("GET %s = %d %v, want an immutable script", m, resp.StatusCode, resp.Header)
+		}
 	}
 	if strings.Contains(body, "src=\"http") || strings.Contains(body, "href=\"http") {
 		t.Error("the page loads something from another origin; it must work offline")
 	}
 	// A body over the limit is refused, and the server keeps serving.
 	big := bytes.Repeat([]byte("x"), 2<<20)
-	resp, err := http.Post(ts.URL+"/graphql", "application/json", bytes.NewReader(big))
+	resp, err = http.Post(ts.URL+"/graphql", "application/json", bytes.NewReader(big))
 	if err != nil {
 		t.Fatal(err)
 	}

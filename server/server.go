@@ -78,7 +78,7 @@ func New(opts Options) *Server {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", s.limit(gql))
-	mux.HandleFunc("GET /{$}", servePage)
+	pageHandlers(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
