@@ -202,6 +202,9 @@ func Paginate(items []release.Summary, req PageRequest) (Page, error) {
 	switch {
 	case req.Last != nil:
 		lo = max(lo, hi-*req.Last)
+	case req.Before != "" && req.First == nil:
+		// Paging backward without a size: the page just before the cursor.
+		lo = max(lo, hi-DefaultPageSize)
 	case req.First != nil:
 		hi = min(hi, lo+*req.First)
 	default:
