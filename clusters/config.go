@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,7 +25,9 @@ import (
 type Config struct {
 	// Name identifies the cluster in the graph; unique.
 	Name string `json:"name"`
-	// Driver is how to reach its releases: "helm".
+	// Driver is how to reach its releases: "helm" (Helm 3/4 storage through
+	// the API server), "tiller" (Helm v2's Tiller over gRPC) or "swift"
+	// (appscode/swift's HTTP/JSON gateway over Tiller).
 	Driver string `json:"driver"`
 	// Kubeconfig and Context select credentials from a kubeconfig file;
 	// an empty Context means the file's current context.
@@ -37,6 +42,77 @@ type Config struct {
 	Storage string `json:"storage,omitempty"`
 	// Timeout bounds every call to the cluster; 10s by default.
 	Timeout Duration `json:"timeout,omitempty"`
+
+	// Transport says how the tiller and swift drivers reach their server:
+	// "direct" (at Address) or through the cluster's API server
+	// ("port-forward" to the Tiller pod, "service-proxy" to swift's
+	// Service). Default: direct when Address is set, else through the API
+	// server.
+	Transport string `json:"transport,omitempty"`
+	// Address is Tiller's host:port, or swift's base URL, for direct.
+	Address string `json:"address,omitempty"`
+	// TLS is the client side of Tiller's --tls-verify setup (tiller), or
+	// the trust and client certificate for an https swift URL (swift).
+	TLS *TLSConfig `json:"tls,omitempty"`
+	// TillerNamespace is where the Tiller pod (port-forward) or swift's
+	// Service (service-proxy) runs; kube-system by default.
+	TillerNamespace string `json:"tillerNamespace,omitempty"`
+	// TillerLabels selects the Tiller pod; "app=helm,name=tiller" by default.
+	TillerLabels string `json:"tillerLabels,omitempty"`
+	// TillerPort is Tiller's gRPC port in its pod; 44134 by default.
+	TillerPort int `json:"tillerPort,omitempty"`
+	// SwiftService names swift's Service; by default the one in
+	// TillerNamespace labelled kubernetes.io/cluster-service=true.
+	SwiftService string `json:"swiftService,omitempty"`
+	// SwiftPort is the Service's port, by name or number; by default its
+	// first port.
+	SwiftPort string `json:"swiftPort,omitempty"`
+}
+
+// TLSConfig holds file paths of TLS material.
+type TLSConfig struct {
+	CAFile   string `json:"caFile,omitempty"`
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName         string `json:"serverName,omitempty"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
+}
+
+// Transports of the tiller and swift drivers.
+const (
+	TransportDirect       = "direct"
+	TransportPortForward  = "port-forward"
+	TransportServiceProxy = "service-proxy"
+)
+
+// transports lists each driver's transports, the default (through the API
+// server) first.
+var transports = map[string][]string{
+	"tiller": {TransportPortForward, TransportDirect},
+	"swift":  {TransportServiceProxy, TransportDirect},
+}
+
+// EffectiveTransport is the transport a cluster uses: the configured one,
+// else direct when an address is set, else through the API server. It is
+// empty for the helm driver, which always talks to the API server.
+func (c Config) EffectiveTransport() string {
+	ts, ok := transports[c.Driver]
+	switch {
+	case !ok:
+		return ""
+	case c.Transport != "":
+		return c.Transport
+	case c.Address != "":
+		return TransportDirect
+	}
+	return ts[0]
+}
+
+// needsAPIServer says whether the cluster's driver reaches it through its
+// API server, and so needs its credentials.
+func (c Config) needsAPIServer() bool {
+	return c.EffectiveTransport() != TransportDirect
 }
 
 // Duration is a time.Duration written as "10s" in YAML.
@@ -65,7 +141,7 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 const DefaultTimeout = 10 * time.Second
 
 // Drivers lists the driver names this build knows.
-var Drivers = []string{"helm"}
+var Drivers = []string{"helm", "tiller", "swift"}
 
 // Validate checks every cluster's config and names the field at fault, e.g.
 // `clusters[1].driver: unknown driver "helm2" (known: helm)`.
@@ -96,6 +172,7 @@ func Validate(cfgs []Config) error {
 		if c.Timeout < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", field("timeout")))
 		}
+		errs = append(errs, c.validateTransport(field)...)
 		switch {
 		case c.Kubeconfig != "" && c.Server != "":
 			errs = append(errs, fmt.Errorf("%s: set either kubeconfig or server, not both", field("server")))
@@ -115,11 +192,77 @@ func Validate(cfgs []Config) error {
 					errs = append(errs, fmt.Errorf("%s: %w", field(f), err))
 				}
 			}
-		default:
+		case c.needsAPIServer():
 			errs = append(errs, fmt.Errorf("%s: missing (or set server)", field("kubeconfig")))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateTransport checks the fields of the tiller and swift drivers.
+func (c Config) validateTransport(field func(string) string) []error {
+	var errs []error
+	ts, v2 := transports[c.Driver]
+	if !v2 {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"transport", c.Transport != ""}, {"address", c.Address != ""}, {"tls", c.TLS != nil},
+			{"tillerNamespace", c.TillerNamespace != ""}, {"tillerLabels", c.TillerLabels != ""}, {"tillerPort", c.TillerPort != 0},
+			{"swiftService", c.SwiftService != ""}, {"swiftPort", c.SwiftPort != ""}} {
+			if f.set && slices.Contains(Drivers, c.Driver) {
+				errs = append(errs, fmt.Errorf("%s: only for the tiller and swift drivers", field(f.name)))
+			}
+		}
+		return errs
+	}
+	if c.Transport != "" && !slices.Contains(ts, c.Transport) {
+		errs = append(errs, fmt.Errorf("%s: unknown transport %q for driver %s (known: %s)", field("transport"), c.Transport, c.Driver, strings.Join(ts, ", ")))
+		return errs
+	}
+	t := c.EffectiveTransport()
+	switch {
+	case t == TransportDirect && c.Address == "":
+		errs = append(errs, fmt.Errorf("%s: missing (transport direct needs it)", field("address")))
+	case t != TransportDirect && c.Address != "":
+		errs = append(errs, fmt.Errorf("%s: only for transport direct (transport is %s)", field("address"), t))
+	case t == TransportDirect && c.Driver == "tiller":
+		if _, port, err := net.SplitHostPort(c.Address); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port", field("address"), c.Address))
+		}
+	case t == TransportDirect && c.Driver == "swift":
+		if u, err := url.Parse(c.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", field("address"), c.Address))
+		}
+	}
+	if c.TillerLabels != "" {
+		if _, err := labels.Parse(c.TillerLabels); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a label selector: %v", field("tillerLabels"), c.TillerLabels, err))
+		}
+	}
+	if c.TillerPort < 0 || c.TillerPort > 65535 {
+		errs = append(errs, fmt.Errorf("%s: %d is not a port", field("tillerPort"), c.TillerPort))
+	}
+	if c.Driver == "tiller" && (c.SwiftService != "" || c.SwiftPort != "") {
+		errs = append(errs, fmt.Errorf("%s: only for the swift driver", field("swiftService")))
+	}
+	if c.Driver == "swift" && (c.TillerLabels != "" || c.TillerPort != 0) {
+		errs = append(errs, fmt.Errorf("%s: only for the tiller driver", field("tillerLabels")))
+	}
+	if tl := c.TLS; tl != nil {
+		for _, f := range [][2]string{{"caFile", tl.CAFile}, {"certFile", tl.CertFile}, {"keyFile", tl.KeyFile}} {
+			if f[1] == "" {
+				continue
+			}
+			if err := fileExists(f[1]); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", field("tls."+f[0]), err))
+			}
+		}
+		if (tl.CertFile == "") != (tl.KeyFile == "") {
+			errs = append(errs, fmt.Errorf("%s: set both certFile and keyFile, or neither", field("tls")))
+		}
+	}
+	return errs
 }
 
 func fileExists(p string) error {
@@ -210,4 +353,15 @@ func ParseConfigs(b []byte) ([]Config, error) {
 		return nil, err
 	}
 	return cfgs, nil
+}
+
+// FilePaths points at every file path in the config (kubeconfig, token, CA,
+// TLS files), so that a config loader can make relative ones relative to the
+// config file.
+func (c *Config) FilePaths() []*string {
+	ps := []*string{&c.Kubeconfig, &c.TokenFile, &c.CAFile}
+	if c.TLS != nil {
+		ps = append(ps, &c.TLS.CAFile, &c.TLS.CertFile, &c.TLS.KeyFile)
+	}
+	return ps
 }

@@ -86,6 +86,12 @@ func TestValidate(t *testing.T) {
 			{Name: "east.eu-1", Driver: "helm", Kubeconfig: kubeconfig, Storage: "configmap", Timeout: clusters.Duration(30 * time.Second)},
 			{Name: "west", Driver: "helm", Server: "https://10.0.0.1:6443", Storage: "secret", Timeout: 0},
 		}},
+		{"tiller direct, no API server", []clusters.Config{{Name: "v2", Driver: "tiller", Address: "127.0.0.1:44134"}}},
+		{"tiller direct with TLS", []clusters.Config{{Name: "v2", Driver: "tiller", Transport: "direct", Address: "tiller.example:44134",
+			TLS: &clusters.TLSConfig{CAFile: ca, CertFile: token, KeyFile: token}}}},
+		{"tiller port-forward by default", []clusters.Config{{Name: "v2", Driver: "tiller", Kubeconfig: kubeconfig, TillerNamespace: "helm", TillerLabels: "app=helm,name=tiller", TillerPort: 44134}}},
+		{"swift direct", []clusters.Config{{Name: "sw", Driver: "swift", Address: "https://swift.example:9855"}}},
+		{"swift service-proxy", []clusters.Config{{Name: "sw", Driver: "swift", Transport: "service-proxy", Kubeconfig: kubeconfig, SwiftService: "swift", SwiftPort: "http"}}},
 	}
 	for _, tt := range valid {
 		t.Run("valid/"+tt.name, func(t *testing.T) {
@@ -117,8 +123,20 @@ func TestValidate(t *testing.T) {
 		{"missing CA file", with(func(c *clusters.Config) { c.CAFile = missing }), []string{"clusters[1].caFile", missing}},
 		{"negative timeout", with(func(c *clusters.Config) { c.Timeout = clusters.Duration(-time.Second) }), []string{"clusters[1].timeout: must not be negative"}},
 		{"unknown storage", with(func(c *clusters.Config) { c.Storage = "sql" }), []string{`clusters[1].storage: unknown storage "sql"`}},
+		{"tiller port-forward without API server", []clusters.Config{{Name: "v2", Driver: "tiller"}}, []string{"clusters[0].kubeconfig: missing"}},
+		{"unknown transport", []clusters.Config{{Name: "v2", Driver: "tiller", Transport: "service-proxy", Kubeconfig: kubeconfig}},
+			[]string{`clusters[0].transport: unknown transport "service-proxy" for driver tiller (known: port-forward, direct)`}},
+		{"direct without address", []clusters.Config{{Name: "v2", Driver: "tiller", Transport: "direct"}}, []string{"clusters[0].address: missing"}},
+		{"address without port", []clusters.Config{{Name: "v2", Driver: "tiller", Address: "tiller.example"}}, []string{`clusters[0].address: "tiller.example" is not host:port`}},
+		{"swift address not a URL", []clusters.Config{{Name: "sw", Driver: "swift", Address: "swift:9855"}}, []string{`clusters[0].address: "swift:9855" is not an http(s) URL`}},
+		{"address with port-forward", []clusters.Config{{Name: "v2", Driver: "tiller", Transport: "port-forward", Kubeconfig: kubeconfig, Address: "a:1"}},
+			[]string{"clusters[0].address: only for transport direct"}},
+		{"bad selector", []clusters.Config{{Name: "v2", Driver: "tiller", Kubeconfig: kubeconfig, TillerLabels: "app in (a"}}, []string{"clusters[0].tillerLabels"}},
+		{"missing TLS file", []clusters.Config{{Name: "v2", Driver: "tiller", Address: "a:1", TLS: &clusters.TLSConfig{CAFile: missing}}}, []string{"clusters[0].tls.caFile", missing}},
+		{"TLS cert without key", []clusters.Config{{Name: "v2", Driver: "tiller", Address: "a:1", TLS: &clusters.TLSConfig{CertFile: token}}}, []string{"clusters[0].tls: set both certFile and keyFile"}},
+		{"tiller fields on helm", with(func(c *clusters.Config) { c.Address = "a:1" }), []string{"clusters[1].address: only for the tiller and swift drivers"}},
 		{"every error is reported", []clusters.Config{
-			{Name: "a", Driver: "tiller", Server: "https://a"},
+			{Name: "a", Driver: "helm2", Server: "https://a"},
 			{Name: "b", Driver: "helm", Timeout: clusters.Duration(-1)},
 		}, []string{"clusters[0].driver", "clusters[1].kubeconfig", "clusters[1].timeout"}},
 	}

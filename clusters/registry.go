@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helmgraph/helmgraph/clusters/helm"
@@ -25,6 +26,47 @@ type Registry struct {
 	clusters    []*Cluster
 	byName      map[string]*Cluster
 	parallelism int
+
+	// source, when set, answers reads of synced clusters from a cache.
+	source Source
+	// fresh holds each cluster's freshness as of its last read (freshness).
+	fresh sync.Map
+	// cacheWarned is when (UnixNano) an unavailable cache was last logged.
+	cacheWarned atomic.Int64
+}
+
+// SetSource makes the registry answer from a cache once a cluster is
+// synced. Call it before serving.
+func (r *Registry) SetSource(s Source) { r.source = s }
+
+// cached asks the source, if any, about the named clusters. A cache that
+// cannot answer is logged and skipped: the clusters are read live.
+func (r *Registry) cached(ctx context.Context, cs []*Cluster) map[string]CachedCluster {
+	if r.source == nil {
+		return nil
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Config.Name
+	}
+	m, err := r.source.Cached(ctx, names)
+	if err != nil {
+		// Once a minute at most: every query says the same while it lasts.
+		if last := r.cacheWarned.Load(); time.Since(time.Unix(0, last)) > time.Minute && r.cacheWarned.CompareAndSwap(last, time.Now().UnixNano()) {
+			slog.Warn("release cache unavailable; reading clusters live until it returns", "err", err)
+		}
+		return nil
+	}
+	return m
+}
+
+func (r *Registry) observed(cluster string, f freshness) { r.fresh.Store(cluster, f) }
+
+func (r *Registry) freshness(cluster string) freshness {
+	if f, ok := r.fresh.Load(cluster); ok {
+		return f.(freshness)
+	}
+	return freshness{observedAt: time.Now()}
 }
 
 // DefaultParallelism bounds how many clusters are asked at once.
@@ -48,6 +90,8 @@ func Open(cfgs []Config, log *slog.Logger) (*Registry, error) {
 		switch c.Driver {
 		case "helm":
 			d, err = helm.New(helm.Config{Cluster: c.Name, REST: rc, Storage: c.Storage, Logger: clog})
+		case "tiller":
+			d, err = tillerDriver(c, rc, clog)
 		default:
 			err = fmt.Errorf("clusters: unknown driver %q", c.Driver)
 		}
@@ -154,7 +198,20 @@ func (r *Registry) List(ctx context.Context, names, namespaces []string) ([]rele
 	cs := r.selected(names)
 	results := make([][]release.Summary, len(cs))
 	errs := make([]error, len(cs))
-	r.each(cs, func(i int, c *Cluster) {
+	cached := r.cached(ctx, cs)
+	var live []*Cluster
+	var liveIdx []int
+	for i, c := range cs {
+		if cc, ok := cached[c.Config.Name]; ok && cc.Synced {
+			results[i] = filterNamespaces(cc.Releases, namespaces)
+			r.observed(c.Config.Name, freshness{observedAt: cc.LastSync, stale: cc.Stale})
+			continue
+		}
+		live, liveIdx = append(live, c), append(liveIdx, i)
+	}
+	r.each(live, func(j int, c *Cluster) {
+		i := liveIdx[j]
+		defer r.observed(c.Config.Name, freshness{observedAt: time.Now()})
 		errs[i] = c.call(ctx, func(ctx context.Context) error {
 			var err error
 			results[i], err = c.Driver.List(ctx, namespaces)
@@ -174,11 +231,38 @@ func (r *Registry) List(ctx context.Context, names, namespaces []string) ([]rele
 	return all, cerrs
 }
 
+// filterNamespaces keeps the releases in namespaces (all when none given),
+// without modifying rels.
+func filterNamespaces(rels []release.Summary, namespaces []string) []release.Summary {
+	if len(namespaces) == 0 {
+		return rels
+	}
+	var out []release.Summary
+	for _, s := range rels {
+		if slices.Contains(namespaces, s.Ref.Namespace) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Get returns one revision (0 = latest) of a release with its heavy fields.
 func (r *Registry) Get(ctx context.Context, ref release.Ref, revision int) (*release.Release, error) {
 	c, err := r.Cluster(ref.Cluster)
 	if err != nil {
 		return nil, err
+	}
+	if revision == 0 {
+		// A synced cache knows the latest revision: fetch just that one
+		// object rather than list the release's history.
+		if cc, ok := r.cached(ctx, []*Cluster{c})[c.Config.Name]; ok && cc.Synced && !cc.Stale {
+			for _, s := range cc.Releases {
+				if s.Ref == ref {
+					revision = s.Revision
+					break
+				}
+			}
+		}
 	}
 	var rel *release.Release
 	err = c.call(ctx, func(ctx context.Context) error {
@@ -211,6 +295,12 @@ type Status struct {
 	LastError     *string
 	ReleaseCount  *int
 	CheckedAt     time.Time
+	// Sync state of the cluster's cache; all zero without a cache.
+	Synced    bool
+	LastSync  *time.Time
+	SyncError *string
+	Stale     bool
+	WatchedBy *string
 }
 
 // Statuses asks the named clusters (all when none) for their version and
@@ -218,14 +308,32 @@ type Status struct {
 func (r *Registry) Statuses(ctx context.Context, names ...string) []Status {
 	cs := r.selected(names)
 	out := make([]Status, len(cs))
+	cached := r.cached(ctx, cs)
 	r.each(cs, func(i int, c *Cluster) {
 		st := Status{Name: c.Config.Name, Driver: c.Driver.Kind()}
+		cc, fromCache := cached[c.Config.Name]
+		if fromCache {
+			st.Synced, st.Stale = cc.Synced, cc.Stale
+			if !cc.LastSync.IsZero() {
+				st.LastSync = &cc.LastSync
+			}
+			if cc.LastError != "" {
+				st.SyncError = &cc.LastError
+			}
+			if cc.Holder != "" {
+				st.WatchedBy = &cc.Holder
+			}
+		}
 		var version string
 		var list []release.Summary
 		err := c.call(ctx, func(ctx context.Context) error {
 			var err error
 			if version, err = c.Driver.Version(ctx); err != nil {
 				return err
+			}
+			if fromCache && cc.Synced {
+				list = cc.Releases // counted from the cache: no list of the cluster
+				return nil
 			}
 			list, err = c.Driver.List(ctx, nil)
 			return err

@@ -3,6 +3,7 @@ package clusters
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/helmgraph/helmgraph/release"
 )
@@ -12,6 +13,11 @@ import (
 // many of them a query selects.
 type Release struct {
 	release.Summary
+	// ObservedAt is when the data was last known to match the cluster;
+	// Stale marks data of a cluster whose watch is failing.
+	ObservedAt time.Time
+	Stale      bool
+
 	reg  *Registry
 	once sync.Once
 	rel  *release.Release
@@ -19,11 +25,14 @@ type Release struct {
 }
 
 // NewRelease wraps a summary for the graph.
-func (r *Registry) NewRelease(s release.Summary) *Release { return &Release{Summary: s, reg: r} }
+func (r *Registry) NewRelease(s release.Summary) *Release {
+	f := r.freshness(s.Ref.Cluster)
+	return &Release{Summary: s, reg: r, ObservedAt: f.observedAt, Stale: f.stale}
+}
 
 // NewReleaseFrom wraps an already fetched release, so its heavy fields need no second call.
 func (r *Registry) NewReleaseFrom(rel *release.Release) *Release {
-	l := &Release{Summary: rel.Summary, reg: r, rel: rel}
+	l := &Release{Summary: rel.Summary, reg: r, rel: rel, ObservedAt: time.Now()}
 	l.once.Do(func() {})
 	return l
 }

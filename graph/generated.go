@@ -31,7 +31,9 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -44,20 +46,123 @@ type ComplexityRoot struct {
 		Version    func(childComplexity int) int
 	}
 
+	ChartConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		Repository func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ChartEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ChartEntry struct {
+		AppVersion  func(childComplexity int) int
+		Description func(childComplexity int) int
+		IconURL     func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Version     func(childComplexity int) int
+		Versions    func(childComplexity int) int
+	}
+
+	ChartVersion struct {
+		AppVersion  func(childComplexity int) int
+		Created     func(childComplexity int) int
+		Deprecated  func(childComplexity int) int
+		Description func(childComplexity int) int
+		Digest      func(childComplexity int) int
+		Version     func(childComplexity int) int
+	}
+
 	Cluster struct {
 		CheckedAt     func(childComplexity int) int
 		Driver        func(childComplexity int) int
 		LastError     func(childComplexity int) int
+		LastSync      func(childComplexity int) int
 		Name          func(childComplexity int) int
 		Reachable     func(childComplexity int) int
 		ReleaseCount  func(childComplexity int) int
 		ServerVersion func(childComplexity int) int
+		Stale         func(childComplexity int) int
+		SyncError     func(childComplexity int) int
+		Synced        func(childComplexity int) int
+		WatchedBy     func(childComplexity int) int
 	}
 
 	ClusterError struct {
 		Cluster func(childComplexity int) int
 		Code    func(childComplexity int) int
 		Message func(childComplexity int) int
+	}
+
+	DryRunResult struct {
+		ComputedValues   func(childComplexity int) int
+		DeployedRevision func(childComplexity int) int
+		Manifest         func(childComplexity int) int
+		ManifestDiff     func(childComplexity int) int
+		Notes            func(childComplexity int) int
+		Revision         func(childComplexity int) int
+		Values           func(childComplexity int) int
+		ValuesDiff       func(childComplexity int) int
+	}
+
+	Mutation struct {
+		AddRepository     func(childComplexity int, input model.RepositoryInput) int
+		InstallRelease    func(childComplexity int, input model.InstallReleaseInput) int
+		RefreshRepository func(childComplexity int, name string) int
+		RemoveRepository  func(childComplexity int, name string) int
+		RollbackRelease   func(childComplexity int, input model.RollbackReleaseInput) int
+		TestRelease       func(childComplexity int, input model.TestReleaseInput) int
+		UninstallRelease  func(childComplexity int, input model.UninstallReleaseInput) int
+		UpgradeRelease    func(childComplexity int, input model.UpgradeReleaseInput) int
+		UploadChart       func(childComplexity int, repository string, archive graphql.Upload) int
+	}
+
+	Operation struct {
+		CreatedAt    func(childComplexity int) int
+		DryRun       func(childComplexity int) int
+		DryRunResult func(childComplexity int) int
+		Error        func(childComplexity int) int
+		FinishedAt   func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		Messages     func(childComplexity int) int
+		Phase        func(childComplexity int) int
+		Release      func(childComplexity int) int
+		StartedAt    func(childComplexity int) int
+		Target       func(childComplexity int) int
+		Tests        func(childComplexity int) int
+	}
+
+	OperationConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	OperationEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	OperationError struct {
+		Code    func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
+	OperationMessage struct {
+		Text func(childComplexity int) int
+		Time func(childComplexity int) int
+	}
+
+	OperationTarget struct {
+		Cluster   func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Namespace func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -68,11 +173,15 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Cluster  func(childComplexity int, name string) int
-		Clusters func(childComplexity int) int
-		Node     func(childComplexity int, id string) int
-		Release  func(childComplexity int, cluster string, namespace string, name string, revision *int) int
-		Releases func(childComplexity int, filter *model.ReleaseFilter, first *int, after *string, last *int, before *string, orderBy *model.ReleaseOrder) int
+		Charts       func(childComplexity int, repository string, query *string, first *int, after *string) int
+		Cluster      func(childComplexity int, name string) int
+		Clusters     func(childComplexity int) int
+		Node         func(childComplexity int, id string) int
+		Operation    func(childComplexity int, id string) int
+		Operations   func(childComplexity int, filter *model.OperationFilter, first *int, after *string) int
+		Release      func(childComplexity int, cluster string, namespace string, name string, revision *int) int
+		Releases     func(childComplexity int, filter *model.ReleaseFilter, first *int, after *string, last *int, before *string, orderBy *model.ReleaseOrder) int
+		Repositories func(childComplexity int) int
 	}
 
 	Release struct {
@@ -88,9 +197,11 @@ type ComplexityRoot struct {
 		Name           func(childComplexity int) int
 		Namespace      func(childComplexity int) int
 		Notes          func(childComplexity int) int
+		ObservedAt     func(childComplexity int) int
 		RawStatus      func(childComplexity int) int
 		Resources      func(childComplexity int) int
 		Revision       func(childComplexity int) int
+		Stale          func(childComplexity int) int
 		Status         func(childComplexity int) int
 		Updated        func(childComplexity int) int
 		Values         func(childComplexity int) int
@@ -109,11 +220,54 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ReleaseEvent struct {
+		ObservedAt       func(childComplexity int) int
+		PreviousRevision func(childComplexity int) int
+		PreviousStatus   func(childComplexity int) int
+		Release          func(childComplexity int) int
+		Type             func(childComplexity int) int
+	}
+
+	Repository struct {
+		ChartCount         func(childComplexity int) int
+		Flavor             func(childComplexity int) int
+		HasCredentials     func(childComplexity int) int
+		InsecureSkipVerify func(childComplexity int) int
+		LastError          func(childComplexity int) int
+		LastRefresh        func(childComplexity int) int
+		Name               func(childComplexity int) int
+		Oci                func(childComplexity int) int
+		URL                func(childComplexity int) int
+		UploadSupported    func(childComplexity int) int
+	}
+
 	Resource struct {
 		APIVersion func(childComplexity int) int
 		Kind       func(childComplexity int) int
 		Name       func(childComplexity int) int
 		Namespace  func(childComplexity int) int
+	}
+
+	Subscription struct {
+		Operation     func(childComplexity int, id string) int
+		ReleaseEvents func(childComplexity int, filter *model.ReleaseEventFilter) int
+	}
+
+	TestResult struct {
+		CompletedAt func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Logs        func(childComplexity int) int
+		LogsError   func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Phase       func(childComplexity int) int
+		StartedAt   func(childComplexity int) int
+	}
+
+	UploadedChart struct {
+		AppVersion func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Repository func(childComplexity int) int
+		Version    func(childComplexity int) int
 	}
 }
 
@@ -121,12 +275,31 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type MutationResolver interface {
+	InstallRelease(ctx context.Context, input model.InstallReleaseInput) (*model.Operation, error)
+	UpgradeRelease(ctx context.Context, input model.UpgradeReleaseInput) (*model.Operation, error)
+	RollbackRelease(ctx context.Context, input model.RollbackReleaseInput) (*model.Operation, error)
+	UninstallRelease(ctx context.Context, input model.UninstallReleaseInput) (*model.Operation, error)
+	TestRelease(ctx context.Context, input model.TestReleaseInput) (*model.Operation, error)
+	AddRepository(ctx context.Context, input model.RepositoryInput) (*model.Repository, error)
+	RemoveRepository(ctx context.Context, name string) (bool, error)
+	RefreshRepository(ctx context.Context, name string) (*model.Repository, error)
+	UploadChart(ctx context.Context, repository string, archive graphql.Upload) (*model.UploadedChart, error)
+}
 type QueryResolver interface {
 	Clusters(ctx context.Context) ([]*clusters.Status, error)
 	Cluster(ctx context.Context, name string) (*clusters.Status, error)
 	Releases(ctx context.Context, filter *model.ReleaseFilter, first *int, after *string, last *int, before *string, orderBy *model.ReleaseOrder) (*model.ReleaseConnection, error)
 	Release(ctx context.Context, cluster string, namespace string, name string, revision *int) (*clusters.Release, error)
 	Node(ctx context.Context, id string) (release.Node, error)
+	Operation(ctx context.Context, id string) (*model.Operation, error)
+	Operations(ctx context.Context, filter *model.OperationFilter, first *int, after *string) (*model.OperationConnection, error)
+	Repositories(ctx context.Context) ([]*model.Repository, error)
+	Charts(ctx context.Context, repository string, query *string, first *int, after *string) (*model.ChartConnection, error)
+}
+type SubscriptionResolver interface {
+	ReleaseEvents(ctx context.Context, filter *model.ReleaseEventFilter) (<-chan *clusters.ReleaseEvent, error)
+	Operation(ctx context.Context, id string) (<-chan *model.Operation, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -166,6 +339,124 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Chart.Version(childComplexity), true
 
+	case "ChartConnection.edges":
+		if e.ComplexityRoot.ChartConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartConnection.Edges(childComplexity), true
+	case "ChartConnection.nodes":
+		if e.ComplexityRoot.ChartConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartConnection.Nodes(childComplexity), true
+	case "ChartConnection.pageInfo":
+		if e.ComplexityRoot.ChartConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartConnection.PageInfo(childComplexity), true
+	case "ChartConnection.repository":
+		if e.ComplexityRoot.ChartConnection.Repository == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartConnection.Repository(childComplexity), true
+	case "ChartConnection.totalCount":
+		if e.ComplexityRoot.ChartConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartConnection.TotalCount(childComplexity), true
+
+	case "ChartEdge.cursor":
+		if e.ComplexityRoot.ChartEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartEdge.Cursor(childComplexity), true
+	case "ChartEdge.node":
+		if e.ComplexityRoot.ChartEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartEdge.Node(childComplexity), true
+
+	case "ChartEntry.appVersion":
+		if e.ComplexityRoot.ChartEntry.AppVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartEntry.AppVersion(childComplexity), true
+	case "ChartEntry.description":
+		if e.ComplexityRoot.ChartEntry.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartEntry.Description(childComplexity), true
+	case "ChartEntry.iconURL":
+		if e.ComplexityRoot.ChartEntry.IconURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartEntry.IconURL(childComplexity), true
+	case "ChartEntry.name":
+		if e.ComplexityRoot.ChartEntry.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartEntry.Name(childComplexity), true
+	case "ChartEntry.version":
+		if e.ComplexityRoot.ChartEntry.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartEntry.Version(childComplexity), true
+	case "ChartEntry.versions":
+		if e.ComplexityRoot.ChartEntry.Versions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartEntry.Versions(childComplexity), true
+
+	case "ChartVersion.appVersion":
+		if e.ComplexityRoot.ChartVersion.AppVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartVersion.AppVersion(childComplexity), true
+	case "ChartVersion.created":
+		if e.ComplexityRoot.ChartVersion.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartVersion.Created(childComplexity), true
+	case "ChartVersion.deprecated":
+		if e.ComplexityRoot.ChartVersion.Deprecated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartVersion.Deprecated(childComplexity), true
+	case "ChartVersion.description":
+		if e.ComplexityRoot.ChartVersion.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartVersion.Description(childComplexity), true
+	case "ChartVersion.digest":
+		if e.ComplexityRoot.ChartVersion.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartVersion.Digest(childComplexity), true
+	case "ChartVersion.version":
+		if e.ComplexityRoot.ChartVersion.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChartVersion.Version(childComplexity), true
+
 	case "Cluster.checkedAt":
 		if e.ComplexityRoot.Cluster.CheckedAt == nil {
 			break
@@ -184,6 +475,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Cluster.LastError(childComplexity), true
+	case "Cluster.lastSync":
+		if e.ComplexityRoot.Cluster.LastSync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.LastSync(childComplexity), true
 	case "Cluster.name":
 		if e.ComplexityRoot.Cluster.Name == nil {
 			break
@@ -208,6 +505,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Cluster.ServerVersion(childComplexity), true
+	case "Cluster.stale":
+		if e.ComplexityRoot.Cluster.Stale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.Stale(childComplexity), true
+	case "Cluster.syncError":
+		if e.ComplexityRoot.Cluster.SyncError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.SyncError(childComplexity), true
+	case "Cluster.synced":
+		if e.ComplexityRoot.Cluster.Synced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.Synced(childComplexity), true
+	case "Cluster.watchedBy":
+		if e.ComplexityRoot.Cluster.WatchedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.WatchedBy(childComplexity), true
 
 	case "ClusterError.cluster":
 		if e.ComplexityRoot.ClusterError.Cluster == nil {
@@ -227,6 +548,317 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ClusterError.Message(childComplexity), true
+
+	case "DryRunResult.computedValues":
+		if e.ComplexityRoot.DryRunResult.ComputedValues == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.ComputedValues(childComplexity), true
+	case "DryRunResult.deployedRevision":
+		if e.ComplexityRoot.DryRunResult.DeployedRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.DeployedRevision(childComplexity), true
+	case "DryRunResult.manifest":
+		if e.ComplexityRoot.DryRunResult.Manifest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.Manifest(childComplexity), true
+	case "DryRunResult.manifestDiff":
+		if e.ComplexityRoot.DryRunResult.ManifestDiff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.ManifestDiff(childComplexity), true
+	case "DryRunResult.notes":
+		if e.ComplexityRoot.DryRunResult.Notes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.Notes(childComplexity), true
+	case "DryRunResult.revision":
+		if e.ComplexityRoot.DryRunResult.Revision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.Revision(childComplexity), true
+	case "DryRunResult.values":
+		if e.ComplexityRoot.DryRunResult.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.Values(childComplexity), true
+	case "DryRunResult.valuesDiff":
+		if e.ComplexityRoot.DryRunResult.ValuesDiff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DryRunResult.ValuesDiff(childComplexity), true
+
+	case "Mutation.addRepository":
+		if e.ComplexityRoot.Mutation.AddRepository == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addRepository_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddRepository(childComplexity, args["input"].(model.RepositoryInput)), true
+	case "Mutation.installRelease":
+		if e.ComplexityRoot.Mutation.InstallRelease == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_installRelease_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InstallRelease(childComplexity, args["input"].(model.InstallReleaseInput)), true
+	case "Mutation.refreshRepository":
+		if e.ComplexityRoot.Mutation.RefreshRepository == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshRepository_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshRepository(childComplexity, args["name"].(string)), true
+	case "Mutation.removeRepository":
+		if e.ComplexityRoot.Mutation.RemoveRepository == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeRepository_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveRepository(childComplexity, args["name"].(string)), true
+	case "Mutation.rollbackRelease":
+		if e.ComplexityRoot.Mutation.RollbackRelease == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rollbackRelease_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RollbackRelease(childComplexity, args["input"].(model.RollbackReleaseInput)), true
+	case "Mutation.testRelease":
+		if e.ComplexityRoot.Mutation.TestRelease == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testRelease_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestRelease(childComplexity, args["input"].(model.TestReleaseInput)), true
+	case "Mutation.uninstallRelease":
+		if e.ComplexityRoot.Mutation.UninstallRelease == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uninstallRelease_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UninstallRelease(childComplexity, args["input"].(model.UninstallReleaseInput)), true
+	case "Mutation.upgradeRelease":
+		if e.ComplexityRoot.Mutation.UpgradeRelease == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_upgradeRelease_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpgradeRelease(childComplexity, args["input"].(model.UpgradeReleaseInput)), true
+	case "Mutation.uploadChart":
+		if e.ComplexityRoot.Mutation.UploadChart == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uploadChart_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UploadChart(childComplexity, args["repository"].(string), args["archive"].(graphql.Upload)), true
+
+	case "Operation.createdAt":
+		if e.ComplexityRoot.Operation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.CreatedAt(childComplexity), true
+	case "Operation.dryRun":
+		if e.ComplexityRoot.Operation.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.DryRun(childComplexity), true
+	case "Operation.dryRunResult":
+		if e.ComplexityRoot.Operation.DryRunResult == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.DryRunResult(childComplexity), true
+	case "Operation.error":
+		if e.ComplexityRoot.Operation.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.Error(childComplexity), true
+	case "Operation.finishedAt":
+		if e.ComplexityRoot.Operation.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.FinishedAt(childComplexity), true
+	case "Operation.id":
+		if e.ComplexityRoot.Operation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.ID(childComplexity), true
+	case "Operation.kind":
+		if e.ComplexityRoot.Operation.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.Kind(childComplexity), true
+	case "Operation.messages":
+		if e.ComplexityRoot.Operation.Messages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.Messages(childComplexity), true
+	case "Operation.phase":
+		if e.ComplexityRoot.Operation.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.Phase(childComplexity), true
+	case "Operation.release":
+		if e.ComplexityRoot.Operation.Release == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.Release(childComplexity), true
+	case "Operation.startedAt":
+		if e.ComplexityRoot.Operation.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.StartedAt(childComplexity), true
+	case "Operation.target":
+		if e.ComplexityRoot.Operation.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.Target(childComplexity), true
+	case "Operation.tests":
+		if e.ComplexityRoot.Operation.Tests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Operation.Tests(childComplexity), true
+
+	case "OperationConnection.edges":
+		if e.ComplexityRoot.OperationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationConnection.Edges(childComplexity), true
+	case "OperationConnection.nodes":
+		if e.ComplexityRoot.OperationConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationConnection.Nodes(childComplexity), true
+	case "OperationConnection.pageInfo":
+		if e.ComplexityRoot.OperationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationConnection.PageInfo(childComplexity), true
+	case "OperationConnection.totalCount":
+		if e.ComplexityRoot.OperationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationConnection.TotalCount(childComplexity), true
+
+	case "OperationEdge.cursor":
+		if e.ComplexityRoot.OperationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationEdge.Cursor(childComplexity), true
+	case "OperationEdge.node":
+		if e.ComplexityRoot.OperationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationEdge.Node(childComplexity), true
+
+	case "OperationError.code":
+		if e.ComplexityRoot.OperationError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationError.Code(childComplexity), true
+	case "OperationError.message":
+		if e.ComplexityRoot.OperationError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationError.Message(childComplexity), true
+
+	case "OperationMessage.text":
+		if e.ComplexityRoot.OperationMessage.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationMessage.Text(childComplexity), true
+	case "OperationMessage.time":
+		if e.ComplexityRoot.OperationMessage.Time == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationMessage.Time(childComplexity), true
+
+	case "OperationTarget.cluster":
+		if e.ComplexityRoot.OperationTarget.Cluster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationTarget.Cluster(childComplexity), true
+	case "OperationTarget.name":
+		if e.ComplexityRoot.OperationTarget.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationTarget.Name(childComplexity), true
+	case "OperationTarget.namespace":
+		if e.ComplexityRoot.OperationTarget.Namespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationTarget.Namespace(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -253,6 +885,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.charts":
+		if e.ComplexityRoot.Query.Charts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_charts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Charts(childComplexity, args["repository"].(string), args["query"].(*string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.cluster":
 		if e.ComplexityRoot.Query.Cluster == nil {
 			break
@@ -282,6 +925,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.operation":
+		if e.ComplexityRoot.Query.Operation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_operation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Operation(childComplexity, args["id"].(string)), true
+	case "Query.operations":
+		if e.ComplexityRoot.Query.Operations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_operations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Operations(childComplexity, args["filter"].(*model.OperationFilter), args["first"].(*int), args["after"].(*string)), true
 	case "Query.release":
 		if e.ComplexityRoot.Query.Release == nil {
 			break
@@ -304,6 +969,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Releases(childComplexity, args["filter"].(*model.ReleaseFilter), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["orderBy"].(*model.ReleaseOrder)), true
+	case "Query.repositories":
+		if e.ComplexityRoot.Query.Repositories == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Repositories(childComplexity), true
 
 	case "Release.appVersion":
 		if e.ComplexityRoot.Release.AppVersion == nil {
@@ -377,6 +1048,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Release.Notes(childComplexity), true
+	case "Release.observedAt":
+		if e.ComplexityRoot.Release.ObservedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Release.ObservedAt(childComplexity), true
 	case "Release.rawStatus":
 		if e.ComplexityRoot.Release.RawStatus == nil {
 			break
@@ -395,6 +1072,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Release.Revision(childComplexity), true
+	case "Release.stale":
+		if e.ComplexityRoot.Release.Stale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Release.Stale(childComplexity), true
 	case "Release.status":
 		if e.ComplexityRoot.Release.Status == nil {
 			break
@@ -458,6 +1141,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReleaseEdge.Node(childComplexity), true
 
+	case "ReleaseEvent.observedAt":
+		if e.ComplexityRoot.ReleaseEvent.ObservedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReleaseEvent.ObservedAt(childComplexity), true
+	case "ReleaseEvent.previousRevision":
+		if e.ComplexityRoot.ReleaseEvent.PreviousRevision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReleaseEvent.PreviousRevision(childComplexity), true
+	case "ReleaseEvent.previousStatus":
+		if e.ComplexityRoot.ReleaseEvent.PreviousStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReleaseEvent.PreviousStatus(childComplexity), true
+	case "ReleaseEvent.release":
+		if e.ComplexityRoot.ReleaseEvent.Release == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReleaseEvent.Release(childComplexity), true
+	case "ReleaseEvent.type":
+		if e.ComplexityRoot.ReleaseEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReleaseEvent.Type(childComplexity), true
+
+	case "Repository.chartCount":
+		if e.ComplexityRoot.Repository.ChartCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.ChartCount(childComplexity), true
+	case "Repository.flavor":
+		if e.ComplexityRoot.Repository.Flavor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.Flavor(childComplexity), true
+	case "Repository.hasCredentials":
+		if e.ComplexityRoot.Repository.HasCredentials == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.HasCredentials(childComplexity), true
+	case "Repository.insecureSkipVerify":
+		if e.ComplexityRoot.Repository.InsecureSkipVerify == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.InsecureSkipVerify(childComplexity), true
+	case "Repository.lastError":
+		if e.ComplexityRoot.Repository.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.LastError(childComplexity), true
+	case "Repository.lastRefresh":
+		if e.ComplexityRoot.Repository.LastRefresh == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.LastRefresh(childComplexity), true
+	case "Repository.name":
+		if e.ComplexityRoot.Repository.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.Name(childComplexity), true
+	case "Repository.oci":
+		if e.ComplexityRoot.Repository.Oci == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.Oci(childComplexity), true
+	case "Repository.url":
+		if e.ComplexityRoot.Repository.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.URL(childComplexity), true
+	case "Repository.uploadSupported":
+		if e.ComplexityRoot.Repository.UploadSupported == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Repository.UploadSupported(childComplexity), true
+
 	case "Resource.apiVersion":
 		if e.ComplexityRoot.Resource.APIVersion == nil {
 			break
@@ -483,6 +1258,97 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Resource.Namespace(childComplexity), true
 
+	case "Subscription.operation":
+		if e.ComplexityRoot.Subscription.Operation == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_operation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Operation(childComplexity, args["id"].(string)), true
+	case "Subscription.releaseEvents":
+		if e.ComplexityRoot.Subscription.ReleaseEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_releaseEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ReleaseEvents(childComplexity, args["filter"].(*model.ReleaseEventFilter)), true
+
+	case "TestResult.completedAt":
+		if e.ComplexityRoot.TestResult.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.CompletedAt(childComplexity), true
+	case "TestResult.kind":
+		if e.ComplexityRoot.TestResult.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Kind(childComplexity), true
+	case "TestResult.logs":
+		if e.ComplexityRoot.TestResult.Logs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Logs(childComplexity), true
+	case "TestResult.logsError":
+		if e.ComplexityRoot.TestResult.LogsError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.LogsError(childComplexity), true
+	case "TestResult.name":
+		if e.ComplexityRoot.TestResult.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Name(childComplexity), true
+	case "TestResult.phase":
+		if e.ComplexityRoot.TestResult.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.Phase(childComplexity), true
+	case "TestResult.startedAt":
+		if e.ComplexityRoot.TestResult.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestResult.StartedAt(childComplexity), true
+
+	case "UploadedChart.appVersion":
+		if e.ComplexityRoot.UploadedChart.AppVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadedChart.AppVersion(childComplexity), true
+	case "UploadedChart.name":
+		if e.ComplexityRoot.UploadedChart.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadedChart.Name(childComplexity), true
+	case "UploadedChart.repository":
+		if e.ComplexityRoot.UploadedChart.Repository == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadedChart.Repository(childComplexity), true
+	case "UploadedChart.version":
+		if e.ComplexityRoot.UploadedChart.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadedChart.Version(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -492,8 +1358,17 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("ChartInput", ec.unmarshalInputChartInput),
+			graphql.NewInputUnmarshaler("InstallReleaseInput", ec.unmarshalInputInstallReleaseInput),
+			graphql.NewInputUnmarshaler("OperationFilter", ec.unmarshalInputOperationFilter),
+			graphql.NewInputUnmarshaler("ReleaseEventFilter", ec.unmarshalInputReleaseEventFilter),
 			graphql.NewInputUnmarshaler("ReleaseFilter", ec.unmarshalInputReleaseFilter),
 			graphql.NewInputUnmarshaler("ReleaseOrder", ec.unmarshalInputReleaseOrder),
+			graphql.NewInputUnmarshaler("RepositoryInput", ec.unmarshalInputRepositoryInput),
+			graphql.NewInputUnmarshaler("RollbackReleaseInput", ec.unmarshalInputRollbackReleaseInput),
+			graphql.NewInputUnmarshaler("TestReleaseInput", ec.unmarshalInputTestReleaseInput),
+			graphql.NewInputUnmarshaler("UninstallReleaseInput", ec.unmarshalInputUninstallReleaseInput),
+			graphql.NewInputUnmarshaler("UpgradeReleaseInput", ec.unmarshalInputUpgradeReleaseInput),
 		)
 	}
 	first := true
@@ -529,6 +1404,38 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 			return &response
 		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -555,6 +1462,535 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../events.graphqls", Input: `# Release cache freshness and release events (the watch-fed cache, cache/).
+
+extend type Release {
+  "When helmgraph last knew this data to match the cluster: the cache's last confirmation for a synced cluster, the time of the read for a live one."
+  observedAt: Time!
+  "Whether the data comes from the cache of a cluster whose watch is failing (or whose watcher died): the cluster's last known data, possibly out of date."
+  stale: Boolean!
+}
+
+extend type Cluster {
+  "Whether the cluster's releases are in helmgraph's cache, so that queries are answered without asking the cluster."
+  synced: Boolean!
+  "When the cache last confirmed it matches the cluster (last list, event or heartbeat of a healthy watch); null before the first sync."
+  lastSync: Time
+  "Why the cluster's sync loop is failing, while it is; the cache then serves the last data, marked stale."
+  syncError: String
+  "Whether the cached data may be out of date (watch failing, or its replica gone and not yet replaced)."
+  stale: Boolean!
+  "The helmgraph replica whose watch feeds the cache for this cluster; null without a cache."
+  watchedBy: String
+}
+
+"What happened to a release."
+enum ReleaseEventType {
+  "A release appeared."
+  ADDED
+  "A release's latest revision changed: a new revision, or a new status."
+  MODIFIED
+  "A release's last revision was removed."
+  DELETED
+}
+
+"A change of a release's latest revision, as the cluster's watch saw it."
+type ReleaseEvent {
+  "What happened."
+  type: ReleaseEventType!
+  "The release after the change (before it, for DELETED). Detail fields are fetched on demand as in queries."
+  release: Release!
+  "The release's status before the change; null for ADDED."
+  previousStatus: ReleaseStatus
+  "The release's revision before the change; null for ADDED."
+  previousRevision: Int
+  "When helmgraph saw the change."
+  observedAt: Time!
+}
+
+"Which release events to deliver. Every given criterion must hold; an empty list means no restriction."
+input ReleaseEventFilter {
+  "Only these clusters (names must be configured clusters)."
+  clusters: [String!]
+  "Only these namespaces."
+  namespaces: [String!]
+  "Only releases with exactly one of these names."
+  names: [String!]
+  "Only events whose release has (after the change) one of these statuses."
+  statuses: [ReleaseStatus!]
+}
+
+"The root of all streams, served over websockets (` + "`" + `graphql-transport-ws` + "`" + ` and the legacy ` + "`" + `graphql-ws` + "`" + ` subprotocol)."
+type Subscription {
+  """
+  Changes of releases across the fleet, as they happen: ADDED, MODIFIED (status or revision) and DELETED.
+  A subscriber that falls behind by more than a bounded number of events is ended with an error; subscribe again.
+  """
+  releaseEvents(filter: ReleaseEventFilter): ReleaseEvent!
+}
+`, BuiltIn: false},
+	{Name: "../operations.graphqls", Input: `# Changing releases (install, upgrade, rollback, uninstall, test) as tracked
+# operations, and the chart repositories charts come from (ops/, charts/).
+
+"""
+A file uploaded with the GraphQL multipart request spec (a ` + "`" + `multipart/form-data` + "`" + ` POST with
+` + "`" + `operations` + "`" + `, ` + "`" + `map` + "`" + ` and the file); bounded by the server's request body limit and the chart archive limit.
+"""
+scalar Upload
+
+"What an operation does to its release."
+enum OperationKind {
+  "Install a chart as a new release (` + "`" + `helm install` + "`" + `)."
+  INSTALL
+  "Upgrade a release to a chart and values (` + "`" + `helm upgrade` + "`" + `)."
+  UPGRADE
+  "Roll a release back to an earlier revision (` + "`" + `helm rollback` + "`" + `)."
+  ROLLBACK
+  "Uninstall a release (` + "`" + `helm uninstall` + "`" + `)."
+  UNINSTALL
+  "Run a release's test hooks (` + "`" + `helm test` + "`" + `)."
+  TEST
+}
+
+"Where an operation is in its life: PENDING, then RUNNING, then SUCCEEDED or FAILED."
+enum OperationPhase {
+  "Accepted and validated; not started yet."
+  PENDING
+  "Running against the cluster."
+  RUNNING
+  "Ended successfully."
+  SUCCEEDED
+  "Ended with an error; see ` + "`" + `error` + "`" + `."
+  FAILED
+}
+
+"One progress message of an operation."
+type OperationMessage {
+  "When it was recorded."
+  time: Time!
+  "What happened, e.g. ` + "`" + `helm: creating 2 resource(s)` + "`" + `."
+  text: String!
+}
+
+"Why an operation failed."
+type OperationError {
+  """
+  Machine-readable code: NOT_FOUND, INVALID_ARGUMENT, CLUSTER_UNAVAILABLE, FORBIDDEN, CONFLICT, INTERNAL,
+  or TEST_FAILED when a test operation ran tests and at least one failed.
+  """
+  code: String!
+  "What went wrong, naming the culprit."
+  message: String!
+}
+
+"The release an operation changes."
+type OperationTarget {
+  "The cluster's name."
+  cluster: String!
+  "The release's namespace."
+  namespace: String!
+  "The release's name."
+  name: String!
+}
+
+"What an install, upgrade or rollback with ` + "`" + `dryRun: true` + "`" + ` would do; nothing in the cluster changed."
+type DryRunResult {
+  "The revision number the change would create."
+  revision: Int!
+  "The rendered manifest (multi-document YAML; hooks excluded)."
+  manifest: String!
+  "The rendered NOTES.txt."
+  notes: String!
+  "The user-supplied values the new revision would store (JSON object)."
+  values: JSON!
+  "Those values merged over the chart's defaults, as the templates would see them (JSON object)."
+  computedValues: JSON!
+  "The deployed revision the diffs compare against; null when nothing is deployed."
+  deployedRevision: Int
+  "Unified diff of the manifest, from the deployed revision to the rendered one."
+  manifestDiff: String!
+  "Unified diff of the computed values as YAML, from the deployed revision to the rendered one."
+  valuesDiff: String!
+}
+
+"One test hook of a release and how its run ended."
+type TestResult {
+  "The hook's name (the test pod's name)."
+  name: String!
+  "The hook's Kubernetes kind, e.g. ` + "`" + `Pod` + "`" + `."
+  kind: String!
+  "How the test ended: SUCCEEDED, FAILED, RUNNING or UNKNOWN (Helm's hook phase)."
+  phase: String!
+  "When the test started."
+  startedAt: Time
+  "When the test ended."
+  completedAt: Time
+  "The test pod's container logs, as far as they could be read."
+  logs: String!
+  "Why the logs could not be read (e.g. no kubelet serves them); null when they were."
+  logsError: String
+}
+
+"""
+An asynchronous change of a release. Mutations validate their input, then return the operation
+at once; poll it with ` + "`" + `Query.operation` + "`" + ` or stream it with ` + "`" + `Subscription.operation` + "`" + `.
+"""
+type Operation {
+  "The operation's ID."
+  id: ID!
+  "What the operation does."
+  kind: OperationKind!
+  "The release it changes."
+  target: OperationTarget!
+  "Whether it is a dry run that changes nothing."
+  dryRun: Boolean!
+  "Where it is in its life."
+  phase: OperationPhase!
+  "Progress messages, oldest first (at most 500; later ones are counted, not kept)."
+  messages: [OperationMessage!]!
+  "The revision the operation left behind, once it ended; null for dry runs and after an uninstall that kept no history."
+  release: Release
+  "What a dry run would do; null otherwise."
+  dryRunResult: DryRunResult
+  "The tests a TEST operation ran, with their phases and logs; empty for other kinds."
+  tests: [TestResult!]!
+  "Why the operation failed; null unless FAILED."
+  error: OperationError
+  "When the operation was accepted."
+  createdAt: Time!
+  "When it started running."
+  startedAt: Time
+  "When it ended."
+  finishedAt: Time
+}
+
+"An operation in a connection, with its cursor."
+type OperationEdge {
+  "Opaque cursor of this position; pass it as ` + "`" + `after` + "`" + `."
+  cursor: String!
+  "The operation."
+  node: Operation!
+}
+
+"A page of operations, newest first."
+type OperationConnection {
+  "The operations of this page with their cursors."
+  edges: [OperationEdge!]!
+  "The operations of this page."
+  nodes: [Operation!]!
+  "Paging information."
+  pageInfo: PageInfo!
+  "How many operations match the filter."
+  totalCount: Int!
+}
+
+"Which operations to return. Every given criterion must hold."
+input OperationFilter {
+  "Only operations on this cluster."
+  cluster: String
+  "Only operations on releases in this namespace."
+  namespace: String
+  "Only operations on releases of this name."
+  name: String
+  "Only operations of these kinds."
+  kinds: [OperationKind!]
+  "Only operations in these phases."
+  phases: [OperationPhase!]
+}
+
+"""
+Which chart to use. Give exactly one of: ` + "`" + `repository` + "`" + ` and ` + "`" + `name` + "`" + ` (and optionally ` + "`" + `version` + "`" + `),
+` + "`" + `oci` + "`" + `, or ` + "`" + `archive` + "`" + `.
+"""
+input ChartInput {
+  "A configured repository's name (HTTP or OCI)."
+  repository: String
+  "The chart's name in that repository."
+  name: String
+  "An exact version or a SemVer constraint such as ` + "`" + `~1.2` + "`" + `; the latest version when omitted."
+  version: String
+  "An OCI reference ` + "`" + `oci://host/path/chart:tag` + "`" + ` or ` + "`" + `oci://host/path/chart@sha256:…` + "`" + `, under a configured OCI repository (whose credentials are used)."
+  oci: String
+  "An uploaded chart archive (.tgz)."
+  archive: Upload
+}
+
+"What to install."
+input InstallReleaseInput {
+  "The cluster to install into (a configured cluster)."
+  cluster: String!
+  "The namespace (a DNS label)."
+  namespace: String!
+  "The release's name (a DNS name of at most 53 characters)."
+  name: String!
+  "The chart."
+  chart: ChartInput!
+  "Values as a YAML or JSON document (a mapping at the top level), at most 1 MiB; YAML aliases may not expand it beyond 100000 nodes."
+  values: String
+  "Create the namespace if it does not exist."
+  createNamespace: Boolean = false
+  "Wait until the release's resources are ready (Helm's ` + "`" + `--wait` + "`" + `)."
+  wait: Boolean = false
+  "Bound on waits and hooks, as a Go duration such as ` + "`" + `5m` + "`" + ` (default 5m)."
+  timeout: String
+  "Uninstall the release again if the install fails (Helm's ` + "`" + `--atomic` + "`" + ` / ` + "`" + `--rollback-on-failure` + "`" + `)."
+  atomic: Boolean = false
+  "Replace resources that cannot be updated (Helm's ` + "`" + `--force` + "`" + `)."
+  force: Boolean = false
+  "Skip the chart's hooks."
+  disableHooks: Boolean = false
+  "Description of the new revision."
+  description: String
+  "Render against the cluster and return the manifest, values and diff without changing anything."
+  dryRun: Boolean = false
+}
+
+"What to upgrade."
+input UpgradeReleaseInput {
+  "The release's cluster."
+  cluster: String!
+  "The release's namespace."
+  namespace: String!
+  "The release's name."
+  name: String!
+  "The chart to upgrade to."
+  chart: ChartInput!
+  "Values as a YAML or JSON document (a mapping at the top level), at most 1 MiB; YAML aliases may not expand it beyond 100000 nodes."
+  values: String
+  "Merge ` + "`" + `values` + "`" + ` over the deployed revision's values (Helm's ` + "`" + `--reuse-values` + "`" + `)."
+  reuseValues: Boolean = false
+  "Start from the chart's defaults, ignoring the deployed revision's values (Helm's ` + "`" + `--reset-values` + "`" + `)."
+  resetValues: Boolean = false
+  "Wait until the release's resources are ready."
+  wait: Boolean = false
+  "Bound on waits and hooks, as a Go duration (default 5m)."
+  timeout: String
+  "Roll back to the previous revision if the upgrade fails."
+  atomic: Boolean = false
+  "Replace resources that cannot be updated."
+  force: Boolean = false
+  "Skip the chart's hooks."
+  disableHooks: Boolean = false
+  "Description of the new revision."
+  description: String
+  "Render against the cluster and return the manifest, values and diff without changing anything."
+  dryRun: Boolean = false
+}
+
+"What to roll back."
+input RollbackReleaseInput {
+  "The release's cluster."
+  cluster: String!
+  "The release's namespace."
+  namespace: String!
+  "The release's name."
+  name: String!
+  "The revision to roll back to; the one before the latest when omitted."
+  revision: Int
+  "Wait until the release's resources are ready."
+  wait: Boolean = false
+  "Bound on waits and hooks, as a Go duration (default 5m)."
+  timeout: String
+  "Replace resources that cannot be updated."
+  force: Boolean = false
+  "Skip the chart's hooks."
+  disableHooks: Boolean = false
+  "Description of the new revision."
+  description: String
+  "Return the manifest, values and diff the rollback would apply without changing anything."
+  dryRun: Boolean = false
+}
+
+"What to uninstall."
+input UninstallReleaseInput {
+  "The release's cluster."
+  cluster: String!
+  "The release's namespace."
+  namespace: String!
+  "The release's name."
+  name: String!
+  "Keep the release's revisions, the last one marked UNINSTALLED (Helm's ` + "`" + `--keep-history` + "`" + `)."
+  keepHistory: Boolean = false
+  "Wait until the release's resources are deleted."
+  wait: Boolean = false
+  "Bound on waits and hooks, as a Go duration (default 5m)."
+  timeout: String
+  "Skip the chart's hooks."
+  disableHooks: Boolean = false
+  "Description of the uninstalled revision (with keepHistory)."
+  description: String
+}
+
+"Which release's tests to run."
+input TestReleaseInput {
+  "The release's cluster."
+  cluster: String!
+  "The release's namespace."
+  namespace: String!
+  "The release's name."
+  name: String!
+  "Only the tests of these names; all when omitted."
+  filter: [String!]
+  "Bound on the tests, as a Go duration (default 5m)."
+  timeout: String
+}
+
+"A chart source: an HTTP chart repository serving index.yaml, or an OCI registry."
+type Repository {
+  "The repository's name."
+  name: String!
+  "Its URL: ` + "`" + `https://…` + "`" + ` for an index.yaml repository, ` + "`" + `oci://host/path` + "`" + ` for an OCI registry."
+  url: String!
+  "Whether it is an OCI registry."
+  oci: Boolean!
+  "For HTTP repositories: ` + "`" + `plain` + "`" + `, ` + "`" + `chartmuseum` + "`" + ` or ` + "`" + `harbor` + "`" + ` (which upload API it offers); null for OCI."
+  flavor: String
+  "Whether credentials (username and password, or a token) are configured; they are never returned."
+  hasCredentials: Boolean!
+  "Whether TLS certificates are not verified."
+  insecureSkipVerify: Boolean!
+  "Whether ` + "`" + `uploadChart` + "`" + ` works with it (ChartMuseum, Harbor and OCI)."
+  uploadSupported: Boolean!
+  "When the index was last fetched (HTTP repositories); null before the first fetch."
+  lastRefresh: Time
+  "Why the last fetch failed; null when it succeeded. The previous index stays in use."
+  lastError: String
+  "How many charts the cached index lists; null for OCI registries and before the first fetch."
+  chartCount: Int
+}
+
+"A repository to add. Secrets given here are kept in memory and never returned or logged."
+input RepositoryInput {
+  "A unique name (a lower-case DNS label)."
+  name: String!
+  "` + "`" + `https://…` + "`" + ` (or ` + "`" + `http://…` + "`" + `) for an index.yaml repository; ` + "`" + `oci://host/path` + "`" + ` for an OCI registry."
+  url: String!
+  "For HTTP repositories: ` + "`" + `plain` + "`" + ` (default), ` + "`" + `chartmuseum` + "`" + ` or ` + "`" + `harbor` + "`" + `."
+  flavor: String
+  "User name for basic authentication."
+  username: String
+  "Password for basic authentication."
+  password: String
+  "Bearer token (instead of a user name and password)."
+  token: String
+  "PEM certificate authorities to trust besides the system's."
+  ca: String
+  "Do not verify TLS certificates."
+  insecureSkipVerify: Boolean = false
+  "Talk to an OCI registry over plain HTTP."
+  plainHTTP: Boolean = false
+  "How often to refresh the index, as a Go duration (default 5m)."
+  refreshInterval: String
+}
+
+"One version of a chart."
+type ChartVersion {
+  "The chart's version (SemVer)."
+  version: String!
+  "The version of the software it deploys."
+  appVersion: String
+  "The version's description."
+  description: String
+  "When the version was packaged, if the index says."
+  created: Time
+  "The archive's digest, if the index says."
+  digest: String
+  "Whether the version is deprecated."
+  deprecated: Boolean!
+}
+
+"A chart of a repository."
+type ChartEntry {
+  "The chart's name."
+  name: String!
+  "The latest version's description."
+  description: String
+  "The latest version's icon URL."
+  iconURL: String
+  "The latest version."
+  version: String!
+  "The latest version's appVersion."
+  appVersion: String
+  "Every version, newest first."
+  versions: [ChartVersion!]!
+}
+
+"A chart in a connection, with its cursor."
+type ChartEdge {
+  "Opaque cursor of this position; pass it as ` + "`" + `after` + "`" + `."
+  cursor: String!
+  "The chart."
+  node: ChartEntry!
+}
+
+"A page of a repository's charts, by name."
+type ChartConnection {
+  "The charts of this page with their cursors."
+  edges: [ChartEdge!]!
+  "The charts of this page."
+  nodes: [ChartEntry!]!
+  "Paging information."
+  pageInfo: PageInfo!
+  "How many charts match."
+  totalCount: Int!
+  "The repository, with when its index was last refreshed."
+  repository: Repository!
+}
+
+"A chart archive that was uploaded to a repository."
+type UploadedChart {
+  "The repository it went to."
+  repository: String!
+  "The chart's name."
+  name: String!
+  "The chart's version."
+  version: String!
+  "The chart's appVersion."
+  appVersion: String
+}
+
+extend type Query {
+  "One operation by ID; null if there is none (finished operations are kept for a while, not forever)."
+  operation(id: ID!): Operation
+  "Operations, newest first (at most 200 a page; default 50)."
+  operations(filter: OperationFilter, first: Int, after: String): OperationConnection!
+  "Every configured chart repository."
+  repositories: [Repository!]!
+  """
+  A repository's charts whose name, description or keywords contain ` + "`" + `query` + "`" + `, from the cached index
+  (never waiting on the repository). OCI registries have no index: ` + "`" + `query` + "`" + ` must name a chart, whose tags are listed.
+  At most 500 a page; default 50.
+  """
+  charts(repository: String!, query: String, first: Int, after: String): ChartConnection!
+}
+
+"The root of all changes."
+type Mutation {
+  "Install a chart as a new release. Validates (names, values, chart, rendering) and returns the operation at once."
+  installRelease(input: InstallReleaseInput!): Operation!
+  "Upgrade a release. Refused with CONFLICT while another operation changes it or it is stuck in a pending state."
+  upgradeRelease(input: UpgradeReleaseInput!): Operation!
+  "Roll a release back to an earlier revision; also the way out of a release stuck in a pending state."
+  rollbackRelease(input: RollbackReleaseInput!): Operation!
+  "Uninstall a release."
+  uninstallRelease(input: UninstallReleaseInput!): Operation!
+  "Run a release's test hooks; the operation reports each test's phase and logs."
+  testRelease(input: TestReleaseInput!): Operation!
+  "Add a chart repository after checking that it answers with the given credentials."
+  addRepository(input: RepositoryInput!): Repository!
+  "Remove a chart repository; true when it existed."
+  removeRepository(name: String!): Boolean!
+  "Fetch a repository's index now."
+  refreshRepository(name: String!): Repository!
+  "Upload a chart archive to a repository that accepts uploads (ChartMuseum ` + "`" + `POST /api/charts` + "`" + `, Harbor, or an OCI registry)."
+  uploadChart(repository: String!, archive: Upload!): UploadedChart!
+}
+
+extend type Subscription {
+  "An operation's state now and after every change (new progress message, new phase) until it ends."
+  operation(id: ID!): Operation!
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `"""
 An object with a stable, opaque global ID (Relay). ` + "`" + `Query.node(id)` + "`" + ` fetches any of them.
 """
@@ -807,6 +2243,68 @@ func (ec *executionContext) childFields_Chart(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Chart", field.Name)
 }
 
+func (ec *executionContext) childFields_ChartConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ChartConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ChartConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ChartConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ChartConnection_totalCount(ctx, field)
+	case "repository":
+		return ec.fieldContext_ChartConnection_repository(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChartConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ChartEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ChartEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ChartEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChartEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ChartEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ChartEntry_name(ctx, field)
+	case "description":
+		return ec.fieldContext_ChartEntry_description(ctx, field)
+	case "iconURL":
+		return ec.fieldContext_ChartEntry_iconURL(ctx, field)
+	case "version":
+		return ec.fieldContext_ChartEntry_version(ctx, field)
+	case "appVersion":
+		return ec.fieldContext_ChartEntry_appVersion(ctx, field)
+	case "versions":
+		return ec.fieldContext_ChartEntry_versions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChartEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_ChartVersion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "version":
+		return ec.fieldContext_ChartVersion_version(ctx, field)
+	case "appVersion":
+		return ec.fieldContext_ChartVersion_appVersion(ctx, field)
+	case "description":
+		return ec.fieldContext_ChartVersion_description(ctx, field)
+	case "created":
+		return ec.fieldContext_ChartVersion_created(ctx, field)
+	case "digest":
+		return ec.fieldContext_ChartVersion_digest(ctx, field)
+	case "deprecated":
+		return ec.fieldContext_ChartVersion_deprecated(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChartVersion", field.Name)
+}
+
 func (ec *executionContext) childFields_Cluster(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -823,6 +2321,16 @@ func (ec *executionContext) childFields_Cluster(ctx context.Context, field graph
 		return ec.fieldContext_Cluster_releaseCount(ctx, field)
 	case "checkedAt":
 		return ec.fieldContext_Cluster_checkedAt(ctx, field)
+	case "synced":
+		return ec.fieldContext_Cluster_synced(ctx, field)
+	case "lastSync":
+		return ec.fieldContext_Cluster_lastSync(ctx, field)
+	case "syncError":
+		return ec.fieldContext_Cluster_syncError(ctx, field)
+	case "stale":
+		return ec.fieldContext_Cluster_stale(ctx, field)
+	case "watchedBy":
+		return ec.fieldContext_Cluster_watchedBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Cluster", field.Name)
 }
@@ -837,6 +2345,116 @@ func (ec *executionContext) childFields_ClusterError(ctx context.Context, field 
 		return ec.fieldContext_ClusterError_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ClusterError", field.Name)
+}
+
+func (ec *executionContext) childFields_DryRunResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revision":
+		return ec.fieldContext_DryRunResult_revision(ctx, field)
+	case "manifest":
+		return ec.fieldContext_DryRunResult_manifest(ctx, field)
+	case "notes":
+		return ec.fieldContext_DryRunResult_notes(ctx, field)
+	case "values":
+		return ec.fieldContext_DryRunResult_values(ctx, field)
+	case "computedValues":
+		return ec.fieldContext_DryRunResult_computedValues(ctx, field)
+	case "deployedRevision":
+		return ec.fieldContext_DryRunResult_deployedRevision(ctx, field)
+	case "manifestDiff":
+		return ec.fieldContext_DryRunResult_manifestDiff(ctx, field)
+	case "valuesDiff":
+		return ec.fieldContext_DryRunResult_valuesDiff(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DryRunResult", field.Name)
+}
+
+func (ec *executionContext) childFields_Operation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Operation_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_Operation_kind(ctx, field)
+	case "target":
+		return ec.fieldContext_Operation_target(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_Operation_dryRun(ctx, field)
+	case "phase":
+		return ec.fieldContext_Operation_phase(ctx, field)
+	case "messages":
+		return ec.fieldContext_Operation_messages(ctx, field)
+	case "release":
+		return ec.fieldContext_Operation_release(ctx, field)
+	case "dryRunResult":
+		return ec.fieldContext_Operation_dryRunResult(ctx, field)
+	case "tests":
+		return ec.fieldContext_Operation_tests(ctx, field)
+	case "error":
+		return ec.fieldContext_Operation_error(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Operation_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Operation_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Operation_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Operation", field.Name)
+}
+
+func (ec *executionContext) childFields_OperationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_OperationConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_OperationConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_OperationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_OperationConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OperationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_OperationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_OperationEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_OperationEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OperationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_OperationError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_OperationError_code(ctx, field)
+	case "message":
+		return ec.fieldContext_OperationError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OperationError", field.Name)
+}
+
+func (ec *executionContext) childFields_OperationMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "time":
+		return ec.fieldContext_OperationMessage_time(ctx, field)
+	case "text":
+		return ec.fieldContext_OperationMessage_text(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OperationMessage", field.Name)
+}
+
+func (ec *executionContext) childFields_OperationTarget(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cluster":
+		return ec.fieldContext_OperationTarget_cluster(ctx, field)
+	case "namespace":
+		return ec.fieldContext_OperationTarget_namespace(ctx, field)
+	case "name":
+		return ec.fieldContext_OperationTarget_name(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OperationTarget", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -891,6 +2509,10 @@ func (ec *executionContext) childFields_Release(ctx context.Context, field graph
 		return ec.fieldContext_Release_resources(ctx, field)
 	case "history":
 		return ec.fieldContext_Release_history(ctx, field)
+	case "observedAt":
+		return ec.fieldContext_Release_observedAt(ctx, field)
+	case "stale":
+		return ec.fieldContext_Release_stale(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Release", field.Name)
 }
@@ -921,6 +2543,48 @@ func (ec *executionContext) childFields_ReleaseEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type ReleaseEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ReleaseEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ReleaseEvent_type(ctx, field)
+	case "release":
+		return ec.fieldContext_ReleaseEvent_release(ctx, field)
+	case "previousStatus":
+		return ec.fieldContext_ReleaseEvent_previousStatus(ctx, field)
+	case "previousRevision":
+		return ec.fieldContext_ReleaseEvent_previousRevision(ctx, field)
+	case "observedAt":
+		return ec.fieldContext_ReleaseEvent_observedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReleaseEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_Repository(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Repository_name(ctx, field)
+	case "url":
+		return ec.fieldContext_Repository_url(ctx, field)
+	case "oci":
+		return ec.fieldContext_Repository_oci(ctx, field)
+	case "flavor":
+		return ec.fieldContext_Repository_flavor(ctx, field)
+	case "hasCredentials":
+		return ec.fieldContext_Repository_hasCredentials(ctx, field)
+	case "insecureSkipVerify":
+		return ec.fieldContext_Repository_insecureSkipVerify(ctx, field)
+	case "uploadSupported":
+		return ec.fieldContext_Repository_uploadSupported(ctx, field)
+	case "lastRefresh":
+		return ec.fieldContext_Repository_lastRefresh(ctx, field)
+	case "lastError":
+		return ec.fieldContext_Repository_lastError(ctx, field)
+	case "chartCount":
+		return ec.fieldContext_Repository_chartCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Repository", field.Name)
+}
+
 func (ec *executionContext) childFields_Resource(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "apiVersion":
@@ -933,6 +2597,40 @@ func (ec *executionContext) childFields_Resource(ctx context.Context, field grap
 		return ec.fieldContext_Resource_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Resource", field.Name)
+}
+
+func (ec *executionContext) childFields_TestResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_TestResult_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_TestResult_kind(ctx, field)
+	case "phase":
+		return ec.fieldContext_TestResult_phase(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_TestResult_startedAt(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_TestResult_completedAt(ctx, field)
+	case "logs":
+		return ec.fieldContext_TestResult_logs(ctx, field)
+	case "logsError":
+		return ec.fieldContext_TestResult_logsError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestResult", field.Name)
+}
+
+func (ec *executionContext) childFields_UploadedChart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "repository":
+		return ec.fieldContext_UploadedChart_repository(ctx, field)
+	case "name":
+		return ec.fieldContext_UploadedChart_name(ctx, field)
+	case "version":
+		return ec.fieldContext_UploadedChart_version(ctx, field)
+	case "appVersion":
+		return ec.fieldContext_UploadedChart_appVersion(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UploadedChart", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1051,6 +2749,140 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_addRepository_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RepositoryInput, error) {
+			return ec.unmarshalNRepositoryInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepositoryInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_installRelease_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.InstallReleaseInput, error) {
+			return ec.unmarshalNInstallReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐInstallReleaseInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refreshRepository_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeRepository_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rollbackRelease_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RollbackReleaseInput, error) {
+			return ec.unmarshalNRollbackReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRollbackReleaseInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_testRelease_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.TestReleaseInput, error) {
+			return ec.unmarshalNTestReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐTestReleaseInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_uninstallRelease_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UninstallReleaseInput, error) {
+			return ec.unmarshalNUninstallReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐUninstallReleaseInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_upgradeRelease_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpgradeReleaseInput, error) {
+			return ec.unmarshalNUpgradeReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐUpgradeReleaseInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_uploadChart_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "repository",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["repository"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "archive",
+		func(ctx context.Context, v any) (graphql.Upload, error) {
+			return ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["archive"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1062,6 +2894,44 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_charts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "repository",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["repository"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "query",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["query"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -1090,6 +2960,50 @@ func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_operation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_operations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.OperationFilter, error) {
+			return ec.unmarshalOOperationFilter2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -1182,6 +3096,34 @@ func (ec *executionContext) field_Query_releases_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_operation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_releaseEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.ReleaseEventFilter, error) {
+			return ec.unmarshalOReleaseEventFilter2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐReleaseEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
 	return args, nil
 }
 
@@ -1326,6 +3268,497 @@ func (ec *executionContext) _Chart_appVersion(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Chart_appVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Chart", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ChartConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ChartEdge) graphql.Marshaler {
+			return ec.marshalNChartEdge2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChartConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChartEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChartConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ChartConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ChartEntry) graphql.Marshaler {
+			return ec.marshalNChartEntry2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChartConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChartEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChartConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ChartConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChartConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChartConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ChartConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChartConnection_repository(ctx context.Context, field graphql.CollectedField, obj *model.ChartConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartConnection_repository(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repository, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Repository) graphql.Marshaler {
+			return ec.marshalNRepository2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepository(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartConnection_repository(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChartConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Repository(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChartEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ChartEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ChartEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ChartEntry) graphql.Marshaler {
+			return ec.marshalNChartEntry2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChartEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChartEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChartEntry_name(ctx context.Context, field graphql.CollectedField, obj *model.ChartEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartEntry_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartEntry_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartEntry_description(ctx context.Context, field graphql.CollectedField, obj *model.ChartEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartEntry_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChartEntry_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartEntry_iconURL(ctx context.Context, field graphql.CollectedField, obj *model.ChartEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartEntry_iconURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IconURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChartEntry_iconURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartEntry_version(ctx context.Context, field graphql.CollectedField, obj *model.ChartEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartEntry_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartEntry_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartEntry_appVersion(ctx context.Context, field graphql.CollectedField, obj *model.ChartEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartEntry_appVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChartEntry_appVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartEntry_versions(ctx context.Context, field graphql.CollectedField, obj *model.ChartEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartEntry_versions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Versions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ChartVersion) graphql.Marshaler {
+			return ec.marshalNChartVersion2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartVersionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartEntry_versions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChartEntry",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChartVersion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChartVersion_version(ctx context.Context, field graphql.CollectedField, obj *model.ChartVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartVersion_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartVersion_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartVersion_appVersion(ctx context.Context, field graphql.CollectedField, obj *model.ChartVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartVersion_appVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChartVersion_appVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartVersion_description(ctx context.Context, field graphql.CollectedField, obj *model.ChartVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartVersion_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChartVersion_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartVersion_created(ctx context.Context, field graphql.CollectedField, obj *model.ChartVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartVersion_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChartVersion_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartVersion", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ChartVersion_digest(ctx context.Context, field graphql.CollectedField, obj *model.ChartVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartVersion_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChartVersion_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChartVersion_deprecated(ctx context.Context, field graphql.CollectedField, obj *model.ChartVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChartVersion_deprecated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deprecated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChartVersion_deprecated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChartVersion", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Cluster_name(ctx context.Context, field graphql.CollectedField, obj *clusters.Status) (ret graphql.Marshaler) {
@@ -1489,6 +3922,121 @@ func (ec *executionContext) fieldContext_Cluster_checkedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Cluster", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Cluster_synced(ctx context.Context, field graphql.CollectedField, obj *clusters.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_synced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Synced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_synced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cluster", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Cluster_lastSync(ctx context.Context, field graphql.CollectedField, obj *clusters.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_lastSync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_lastSync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cluster", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Cluster_syncError(ctx context.Context, field graphql.CollectedField, obj *clusters.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_syncError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_syncError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cluster", field, false, false, "String")
+}
+
+func (ec *executionContext) _Cluster_stale(ctx context.Context, field graphql.CollectedField, obj *clusters.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_stale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_stale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cluster", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Cluster_watchedBy(ctx context.Context, field graphql.CollectedField, obj *clusters.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_watchedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WatchedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_watchedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cluster", field, false, false, "String")
+}
+
 func (ec *executionContext) _ClusterError_cluster(ctx context.Context, field graphql.CollectedField, obj *clusters.ClusterError) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1556,6 +4104,1274 @@ func (ec *executionContext) _ClusterError_message(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_ClusterError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ClusterError", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunResult_revision(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_revision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_revision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DryRunResult_manifest(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_manifest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Manifest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_manifest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunResult_notes(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_notes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Notes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_notes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunResult_values(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSON2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _DryRunResult_computedValues(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_computedValues(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComputedValues, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSON2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_computedValues(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _DryRunResult_deployedRevision(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_deployedRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeployedRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_deployedRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DryRunResult_manifestDiff(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_manifestDiff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ManifestDiff, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_manifestDiff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _DryRunResult_valuesDiff(ctx context.Context, field graphql.CollectedField, obj *model.DryRunResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DryRunResult_valuesDiff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ValuesDiff, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DryRunResult_valuesDiff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DryRunResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _Mutation_installRelease(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_installRelease(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InstallRelease(ctx, fc.Args["input"].(model.InstallReleaseInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_installRelease(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_installRelease_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_upgradeRelease(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_upgradeRelease(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpgradeRelease(ctx, fc.Args["input"].(model.UpgradeReleaseInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_upgradeRelease(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_upgradeRelease_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rollbackRelease(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rollbackRelease(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RollbackRelease(ctx, fc.Args["input"].(model.RollbackReleaseInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rollbackRelease(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rollbackRelease_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_uninstallRelease(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_uninstallRelease(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UninstallRelease(ctx, fc.Args["input"].(model.UninstallReleaseInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_uninstallRelease(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_uninstallRelease_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_testRelease(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testRelease(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestRelease(ctx, fc.Args["input"].(model.TestReleaseInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testRelease(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testRelease_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addRepository(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addRepository(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddRepository(ctx, fc.Args["input"].(model.RepositoryInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Repository) graphql.Marshaler {
+			return ec.marshalNRepository2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepository(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addRepository(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Repository(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addRepository_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeRepository(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeRepository(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveRepository(ctx, fc.Args["name"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeRepository(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeRepository_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshRepository(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshRepository(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshRepository(ctx, fc.Args["name"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Repository) graphql.Marshaler {
+			return ec.marshalNRepository2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepository(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshRepository(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Repository(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshRepository_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_uploadChart(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_uploadChart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UploadChart(ctx, fc.Args["repository"].(string), fc.Args["archive"].(graphql.Upload))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UploadedChart) graphql.Marshaler {
+			return ec.marshalNUploadedChart2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐUploadedChart(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_uploadChart(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UploadedChart(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_uploadChart_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Operation_id(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Operation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Operation_kind(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.OperationKind) graphql.Marshaler {
+			return ec.marshalNOperationKind2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Operation", field, false, false, "OperationKind")
+}
+
+func (ec *executionContext) _Operation_target(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OperationTarget) graphql.Marshaler {
+			return ec.marshalNOperationTarget2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationTarget(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Operation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OperationTarget(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Operation_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Operation", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Operation_phase(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_phase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Phase, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.OperationPhase) graphql.Marshaler {
+			return ec.marshalNOperationPhase2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationPhase(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_phase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Operation", field, false, false, "OperationPhase")
+}
+
+func (ec *executionContext) _Operation_messages(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_messages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Messages, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.OperationMessage) graphql.Marshaler {
+			return ec.marshalNOperationMessage2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationMessageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_messages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Operation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OperationMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Operation_release(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_release(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Release, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *clusters.Release) graphql.Marshaler {
+			return ec.marshalORelease2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐRelease(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_release(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Operation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Release(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Operation_dryRunResult(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_dryRunResult(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRunResult, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DryRunResult) graphql.Marshaler {
+			return ec.marshalODryRunResult2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐDryRunResult(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_dryRunResult(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Operation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DryRunResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Operation_tests(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_tests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TestResult) graphql.Marshaler {
+			return ec.marshalNTestResult2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐTestResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_tests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Operation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Operation_error(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OperationError) graphql.Marshaler {
+			return ec.marshalOOperationError2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationError(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Operation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OperationError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Operation_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Operation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Operation_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Operation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Operation_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Operation_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Operation_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Operation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OperationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.OperationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.OperationEdge) graphql.Marshaler {
+			return ec.marshalNOperationEdge2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OperationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OperationEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OperationConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.OperationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OperationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OperationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.OperationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OperationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OperationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.OperationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _OperationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.OperationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _OperationEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.OperationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OperationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OperationError_code(ctx context.Context, field graphql.CollectedField, obj *model.OperationError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationError", field, false, false, "String")
+}
+
+func (ec *executionContext) _OperationError_message(ctx context.Context, field graphql.CollectedField, obj *model.OperationError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationError", field, false, false, "String")
+}
+
+func (ec *executionContext) _OperationMessage_time(ctx context.Context, field graphql.CollectedField, obj *model.OperationMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationMessage_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Time, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationMessage_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationMessage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OperationMessage_text(ctx context.Context, field graphql.CollectedField, obj *model.OperationMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationMessage_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationMessage_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _OperationTarget_cluster(ctx context.Context, field graphql.CollectedField, obj *model.OperationTarget) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationTarget_cluster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cluster, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationTarget_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationTarget", field, false, false, "String")
+}
+
+func (ec *executionContext) _OperationTarget_namespace(ctx context.Context, field graphql.CollectedField, obj *model.OperationTarget) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationTarget_namespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Namespace, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationTarget_namespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationTarget", field, false, false, "String")
+}
+
+func (ec *executionContext) _OperationTarget_name(ctx context.Context, field graphql.CollectedField, obj *model.OperationTarget) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationTarget_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OperationTarget_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OperationTarget", field, false, false, "String")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
@@ -1852,6 +5668,170 @@ func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field g
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_operation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Operation(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalOOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_operation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_operation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_operations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_operations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Operations(ctx, fc.Args["filter"].(*model.OperationFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OperationConnection) graphql.Marshaler {
+			return ec.marshalNOperationConnection2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_operations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OperationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_operations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_repositories(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_repositories(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Repositories(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Repository) graphql.Marshaler {
+			return ec.marshalNRepository2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepositoryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_repositories(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Repository(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_charts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_charts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Charts(ctx, fc.Args["repository"].(string), fc.Args["query"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ChartConnection) graphql.Marshaler {
+			return ec.marshalNChartConnection2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_charts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChartConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_charts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2375,6 +6355,52 @@ func (ec *executionContext) fieldContext_Release_history(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Release_observedAt(ctx context.Context, field graphql.CollectedField, obj *clusters.Release) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Release_observedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ObservedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Release_observedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Release", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Release_stale(ctx context.Context, field graphql.CollectedField, obj *clusters.Release) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Release_stale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Release_stale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Release", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _ReleaseConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ReleaseConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2581,6 +6607,360 @@ func (ec *executionContext) fieldContext_ReleaseEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _ReleaseEvent_type(ctx context.Context, field graphql.CollectedField, obj *clusters.ReleaseEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReleaseEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v clusters.EventType) graphql.Marshaler {
+			return ec.marshalNReleaseEventType2githubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReleaseEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReleaseEvent", field, true, false, "ReleaseEventType")
+}
+
+func (ec *executionContext) _ReleaseEvent_release(ctx context.Context, field graphql.CollectedField, obj *clusters.ReleaseEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReleaseEvent_release(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Release, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *clusters.Release) graphql.Marshaler {
+			return ec.marshalNRelease2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐRelease(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReleaseEvent_release(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReleaseEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Release(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReleaseEvent_previousStatus(ctx context.Context, field graphql.CollectedField, obj *clusters.ReleaseEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReleaseEvent_previousStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *release.Status) graphql.Marshaler {
+			return ec.marshalOReleaseStatus2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋreleaseᚐStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReleaseEvent_previousStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReleaseEvent", field, false, false, "ReleaseStatus")
+}
+
+func (ec *executionContext) _ReleaseEvent_previousRevision(ctx context.Context, field graphql.CollectedField, obj *clusters.ReleaseEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReleaseEvent_previousRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousRevision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReleaseEvent_previousRevision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReleaseEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReleaseEvent_observedAt(ctx context.Context, field graphql.CollectedField, obj *clusters.ReleaseEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReleaseEvent_observedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ObservedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReleaseEvent_observedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReleaseEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Repository_name(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "String")
+}
+
+func (ec *executionContext) _Repository_url(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "String")
+}
+
+func (ec *executionContext) _Repository_oci(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_oci(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Oci, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_oci(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Repository_flavor(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_flavor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Flavor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_flavor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "String")
+}
+
+func (ec *executionContext) _Repository_hasCredentials(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_hasCredentials(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasCredentials, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_hasCredentials(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Repository_insecureSkipVerify(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_insecureSkipVerify(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InsecureSkipVerify, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_insecureSkipVerify(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Repository_uploadSupported(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_uploadSupported(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UploadSupported, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_uploadSupported(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Repository_lastRefresh(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_lastRefresh(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRefresh, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_lastRefresh(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Repository_lastError(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "String")
+}
+
+func (ec *executionContext) _Repository_chartCount(ctx context.Context, field graphql.CollectedField, obj *model.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_chartCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChartCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_chartCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Repository", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Resource_apiVersion(ctx context.Context, field graphql.CollectedField, obj *release.Resource) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2671,6 +7051,347 @@ func (ec *executionContext) _Resource_name(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Resource_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Resource", field, false, false, "String")
+}
+
+func (ec *executionContext) _Subscription_releaseEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_releaseEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ReleaseEvents(ctx, fc.Args["filter"].(*model.ReleaseEventFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *clusters.ReleaseEvent) graphql.Marshaler {
+			return ec.marshalNReleaseEvent2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐReleaseEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_releaseEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReleaseEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_releaseEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_operation(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Operation(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_operation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_operation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestResult_name(ctx context.Context, field graphql.CollectedField, obj *model.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestResult_kind(ctx context.Context, field graphql.CollectedField, obj *model.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestResult_phase(ctx context.Context, field graphql.CollectedField, obj *model.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_phase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Phase, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_phase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestResult_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TestResult_completedAt(ctx context.Context, field graphql.CollectedField, obj *model.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TestResult_logs(ctx context.Context, field graphql.CollectedField, obj *model.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_logs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Logs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_logs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestResult_logsError(ctx context.Context, field graphql.CollectedField, obj *model.TestResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestResult_logsError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LogsError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestResult_logsError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _UploadedChart_repository(ctx context.Context, field graphql.CollectedField, obj *model.UploadedChart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadedChart_repository(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repository, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadedChart_repository(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadedChart", field, false, false, "String")
+}
+
+func (ec *executionContext) _UploadedChart_name(ctx context.Context, field graphql.CollectedField, obj *model.UploadedChart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadedChart_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadedChart_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadedChart", field, false, false, "String")
+}
+
+func (ec *executionContext) _UploadedChart_version(ctx context.Context, field graphql.CollectedField, obj *model.UploadedChart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadedChart_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadedChart_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadedChart", field, false, false, "String")
+}
+
+func (ec *executionContext) _UploadedChart_appVersion(ctx context.Context, field graphql.CollectedField, obj *model.UploadedChart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadedChart_appVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UploadedChart_appVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadedChart", field, false, false, "String")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -3746,6 +8467,354 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputChartInput(ctx context.Context, obj any) (model.ChartInput, error) {
+	var it model.ChartInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"repository", "name", "version", "oci", "archive"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "repository":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repository"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Repository = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "version":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Version = data
+		case "oci":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("oci"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Oci = data
+		case "archive":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("archive"))
+			data, err := ec.unmarshalOUpload2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Archive = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChartInput unmarshals raw into the ChartInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChartInput(ctx context.Context, raw any) (model.ChartInput, error) {
+	var out model.ChartInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChartInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputInstallReleaseInput(ctx context.Context, obj any) (model.InstallReleaseInput, error) {
+	var it model.InstallReleaseInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["createNamespace"]; !present {
+		asMap["createNamespace"] = false
+	}
+	if _, present := asMap["wait"]; !present {
+		asMap["wait"] = false
+	}
+	if _, present := asMap["atomic"]; !present {
+		asMap["atomic"] = false
+	}
+	if _, present := asMap["force"]; !present {
+		asMap["force"] = false
+	}
+	if _, present := asMap["disableHooks"]; !present {
+		asMap["disableHooks"] = false
+	}
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"cluster", "namespace", "name", "chart", "values", "createNamespace", "wait", "timeout", "atomic", "force", "disableHooks", "description", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cluster":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cluster"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cluster = data
+		case "namespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespace"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespace = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "chart":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("chart"))
+			data, err := ec.unmarshalNChartInput2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Chart = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		case "createNamespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createNamespace"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreateNamespace = data
+		case "wait":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wait"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Wait = data
+		case "timeout":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeout"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timeout = data
+		case "atomic":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atomic"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Atomic = data
+		case "force":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("force"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Force = data
+		case "disableHooks":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disableHooks"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisableHooks = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInstallReleaseInput unmarshals raw into the InstallReleaseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInstallReleaseInput(ctx context.Context, raw any) (model.InstallReleaseInput, error) {
+	var out model.InstallReleaseInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InstallReleaseInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputOperationFilter(ctx context.Context, obj any) (model.OperationFilter, error) {
+	var it model.OperationFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cluster", "namespace", "name", "kinds", "phases"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cluster":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cluster"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cluster = data
+		case "namespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespace"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespace = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "kinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kinds"))
+			data, err := ec.unmarshalOOperationKind2ᚕgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kinds = data
+		case "phases":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phases"))
+			data, err := ec.unmarshalOOperationPhase2ᚕgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationPhaseᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phases = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalOperationFilter unmarshals raw into the OperationFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalOperationFilter(ctx context.Context, raw any) (model.OperationFilter, error) {
+	var out model.OperationFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "OperationFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReleaseEventFilter(ctx context.Context, obj any) (model.ReleaseEventFilter, error) {
+	var it model.ReleaseEventFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clusters", "namespaces", "names", "statuses"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clusters":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clusters"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Clusters = data
+		case "namespaces":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespaces"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespaces = data
+		case "names":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("names"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Names = data
+		case "statuses":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statuses"))
+			data, err := ec.unmarshalOReleaseStatus2ᚕgithubᚗcomᚋhelmgraphᚋhelmgraphᚋreleaseᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Statuses = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReleaseEventFilter unmarshals raw into the ReleaseEventFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReleaseEventFilter(ctx context.Context, raw any) (model.ReleaseEventFilter, error) {
+	var out model.ReleaseEventFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReleaseEventFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputReleaseFilter(ctx context.Context, obj any) (model.ReleaseFilter, error) {
 	var it model.ReleaseFilter
 	if obj == nil {
@@ -3869,6 +8938,562 @@ func UnmarshalReleaseOrder(ctx context.Context, raw any) (model.ReleaseOrder, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRepositoryInput(ctx context.Context, obj any) (model.RepositoryInput, error) {
+	var it model.RepositoryInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["insecureSkipVerify"]; !present {
+		asMap["insecureSkipVerify"] = false
+	}
+	if _, present := asMap["plainHTTP"]; !present {
+		asMap["plainHTTP"] = false
+	}
+
+	fieldsInOrder := [...]string{"name", "url", "flavor", "username", "password", "token", "ca", "insecureSkipVerify", "plainHTTP", "refreshInterval"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "flavor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flavor"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Flavor = data
+		case "username":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("username"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Username = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "ca":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ca"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ca = data
+		case "insecureSkipVerify":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("insecureSkipVerify"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InsecureSkipVerify = data
+		case "plainHTTP":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("plainHTTP"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PlainHTTP = data
+		case "refreshInterval":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshInterval"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefreshInterval = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRepositoryInput unmarshals raw into the RepositoryInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRepositoryInput(ctx context.Context, raw any) (model.RepositoryInput, error) {
+	var out model.RepositoryInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RepositoryInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRollbackReleaseInput(ctx context.Context, obj any) (model.RollbackReleaseInput, error) {
+	var it model.RollbackReleaseInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["wait"]; !present {
+		asMap["wait"] = false
+	}
+	if _, present := asMap["force"]; !present {
+		asMap["force"] = false
+	}
+	if _, present := asMap["disableHooks"]; !present {
+		asMap["disableHooks"] = false
+	}
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"cluster", "namespace", "name", "revision", "wait", "timeout", "force", "disableHooks", "description", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cluster":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cluster"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cluster = data
+		case "namespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespace"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespace = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "revision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revision"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Revision = data
+		case "wait":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wait"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Wait = data
+		case "timeout":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeout"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timeout = data
+		case "force":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("force"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Force = data
+		case "disableHooks":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disableHooks"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisableHooks = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRollbackReleaseInput unmarshals raw into the RollbackReleaseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRollbackReleaseInput(ctx context.Context, raw any) (model.RollbackReleaseInput, error) {
+	var out model.RollbackReleaseInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RollbackReleaseInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputTestReleaseInput(ctx context.Context, obj any) (model.TestReleaseInput, error) {
+	var it model.TestReleaseInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cluster", "namespace", "name", "filter", "timeout"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cluster":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cluster"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cluster = data
+		case "namespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespace"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespace = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "filter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filter"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filter = data
+		case "timeout":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeout"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timeout = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTestReleaseInput unmarshals raw into the TestReleaseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTestReleaseInput(ctx context.Context, raw any) (model.TestReleaseInput, error) {
+	var out model.TestReleaseInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TestReleaseInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUninstallReleaseInput(ctx context.Context, obj any) (model.UninstallReleaseInput, error) {
+	var it model.UninstallReleaseInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["keepHistory"]; !present {
+		asMap["keepHistory"] = false
+	}
+	if _, present := asMap["wait"]; !present {
+		asMap["wait"] = false
+	}
+	if _, present := asMap["disableHooks"]; !present {
+		asMap["disableHooks"] = false
+	}
+
+	fieldsInOrder := [...]string{"cluster", "namespace", "name", "keepHistory", "wait", "timeout", "disableHooks", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cluster":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cluster"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cluster = data
+		case "namespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespace"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespace = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "keepHistory":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("keepHistory"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KeepHistory = data
+		case "wait":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wait"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Wait = data
+		case "timeout":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeout"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timeout = data
+		case "disableHooks":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disableHooks"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisableHooks = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUninstallReleaseInput unmarshals raw into the UninstallReleaseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUninstallReleaseInput(ctx context.Context, raw any) (model.UninstallReleaseInput, error) {
+	var out model.UninstallReleaseInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UninstallReleaseInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpgradeReleaseInput(ctx context.Context, obj any) (model.UpgradeReleaseInput, error) {
+	var it model.UpgradeReleaseInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["reuseValues"]; !present {
+		asMap["reuseValues"] = false
+	}
+	if _, present := asMap["resetValues"]; !present {
+		asMap["resetValues"] = false
+	}
+	if _, present := asMap["wait"]; !present {
+		asMap["wait"] = false
+	}
+	if _, present := asMap["atomic"]; !present {
+		asMap["atomic"] = false
+	}
+	if _, present := asMap["force"]; !present {
+		asMap["force"] = false
+	}
+	if _, present := asMap["disableHooks"]; !present {
+		asMap["disableHooks"] = false
+	}
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"cluster", "namespace", "name", "chart", "values", "reuseValues", "resetValues", "wait", "timeout", "atomic", "force", "disableHooks", "description", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cluster":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cluster"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cluster = data
+		case "namespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespace"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespace = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "chart":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("chart"))
+			data, err := ec.unmarshalNChartInput2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Chart = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		case "reuseValues":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reuseValues"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReuseValues = data
+		case "resetValues":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resetValues"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResetValues = data
+		case "wait":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wait"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Wait = data
+		case "timeout":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeout"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timeout = data
+		case "atomic":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("atomic"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Atomic = data
+		case "force":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("force"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Force = data
+		case "disableHooks":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disableHooks"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisableHooks = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpgradeReleaseInput unmarshals raw into the UpgradeReleaseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpgradeReleaseInput(ctx context.Context, raw any) (model.UpgradeReleaseInput, error) {
+	var out model.UpgradeReleaseInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpgradeReleaseInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -3940,6 +9565,213 @@ func (ec *executionContext) _Chart(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var chartConnectionImplementors = []string{"ChartConnection"}
+
+func (ec *executionContext) _ChartConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ChartConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chartConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChartConnection")
+		case "edges":
+			out.Values[i] = ec._ChartConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._ChartConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ChartConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ChartConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repository":
+			out.Values[i] = ec._ChartConnection_repository(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chartEdgeImplementors = []string{"ChartEdge"}
+
+func (ec *executionContext) _ChartEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ChartEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chartEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChartEdge")
+		case "cursor":
+			out.Values[i] = ec._ChartEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ChartEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chartEntryImplementors = []string{"ChartEntry"}
+
+func (ec *executionContext) _ChartEntry(ctx context.Context, sel ast.SelectionSet, obj *model.ChartEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chartEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChartEntry")
+		case "name":
+			out.Values[i] = ec._ChartEntry_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ChartEntry_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "iconURL":
+			out.Values[i] = ec._ChartEntry_iconURL(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._ChartEntry_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "appVersion":
+			out.Values[i] = ec._ChartEntry_appVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "versions":
+			out.Values[i] = ec._ChartEntry_versions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var chartVersionImplementors = []string{"ChartVersion"}
+
+func (ec *executionContext) _ChartVersion(ctx context.Context, sel ast.SelectionSet, obj *model.ChartVersion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chartVersionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChartVersion")
+		case "version":
+			out.Values[i] = ec._ChartVersion_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "appVersion":
+			out.Values[i] = ec._ChartVersion_appVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ChartVersion_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "created":
+			out.Values[i] = ec._ChartVersion_created(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "digest":
+			out.Values[i] = ec._ChartVersion_digest(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deprecated":
+			out.Values[i] = ec._ChartVersion_deprecated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var clusterImplementors = []string{"Cluster"}
 
 func (ec *executionContext) _Cluster(ctx context.Context, sel ast.SelectionSet, obj *clusters.Status) graphql.Marshaler {
@@ -3986,6 +9818,31 @@ func (ec *executionContext) _Cluster(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "synced":
+			out.Values[i] = ec._Cluster_synced(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSync":
+			out.Values[i] = ec._Cluster_lastSync(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "syncError":
+			out.Values[i] = ec._Cluster_syncError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "stale":
+			out.Values[i] = ec._Cluster_stale(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "watchedBy":
+			out.Values[i] = ec._Cluster_watchedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -4026,6 +9883,471 @@ func (ec *executionContext) _ClusterError(ctx context.Context, sel ast.Selection
 			}
 		case "message":
 			out.Values[i] = ec._ClusterError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dryRunResultImplementors = []string{"DryRunResult"}
+
+func (ec *executionContext) _DryRunResult(ctx context.Context, sel ast.SelectionSet, obj *model.DryRunResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dryRunResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DryRunResult")
+		case "revision":
+			out.Values[i] = ec._DryRunResult_revision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "manifest":
+			out.Values[i] = ec._DryRunResult_manifest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notes":
+			out.Values[i] = ec._DryRunResult_notes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._DryRunResult_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "computedValues":
+			out.Values[i] = ec._DryRunResult_computedValues(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deployedRevision":
+			out.Values[i] = ec._DryRunResult_deployedRevision(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "manifestDiff":
+			out.Values[i] = ec._DryRunResult_manifestDiff(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "valuesDiff":
+			out.Values[i] = ec._DryRunResult_valuesDiff(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "installRelease":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_installRelease(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "upgradeRelease":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_upgradeRelease(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rollbackRelease":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rollbackRelease(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uninstallRelease":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_uninstallRelease(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testRelease":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testRelease(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addRepository":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addRepository(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeRepository":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeRepository(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshRepository":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshRepository(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uploadChart":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_uploadChart(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var operationImplementors = []string{"Operation"}
+
+func (ec *executionContext) _Operation(ctx context.Context, sel ast.SelectionSet, obj *model.Operation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, operationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Operation")
+		case "id":
+			out.Values[i] = ec._Operation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._Operation_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "target":
+			out.Values[i] = ec._Operation_target(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dryRun":
+			out.Values[i] = ec._Operation_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "phase":
+			out.Values[i] = ec._Operation_phase(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "messages":
+			out.Values[i] = ec._Operation_messages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "release":
+			out.Values[i] = ec._Operation_release(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "dryRunResult":
+			out.Values[i] = ec._Operation_dryRunResult(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "tests":
+			out.Values[i] = ec._Operation_tests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._Operation_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Operation_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._Operation_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Operation_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var operationConnectionImplementors = []string{"OperationConnection"}
+
+func (ec *executionContext) _OperationConnection(ctx context.Context, sel ast.SelectionSet, obj *model.OperationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, operationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OperationConnection")
+		case "edges":
+			out.Values[i] = ec._OperationConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._OperationConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._OperationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._OperationConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var operationEdgeImplementors = []string{"OperationEdge"}
+
+func (ec *executionContext) _OperationEdge(ctx context.Context, sel ast.SelectionSet, obj *model.OperationEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, operationEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OperationEdge")
+		case "cursor":
+			out.Values[i] = ec._OperationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._OperationEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var operationErrorImplementors = []string{"OperationError"}
+
+func (ec *executionContext) _OperationError(ctx context.Context, sel ast.SelectionSet, obj *model.OperationError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, operationErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OperationError")
+		case "code":
+			out.Values[i] = ec._OperationError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._OperationError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var operationMessageImplementors = []string{"OperationMessage"}
+
+func (ec *executionContext) _OperationMessage(ctx context.Context, sel ast.SelectionSet, obj *model.OperationMessage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, operationMessageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OperationMessage")
+		case "time":
+			out.Values[i] = ec._OperationMessage_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._OperationMessage_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var operationTargetImplementors = []string{"OperationTarget"}
+
+func (ec *executionContext) _OperationTarget(ctx context.Context, sel ast.SelectionSet, obj *model.OperationTarget) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, operationTargetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OperationTarget")
+		case "cluster":
+			out.Values[i] = ec._OperationTarget_cluster(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "namespace":
+			out.Values[i] = ec._OperationTarget_namespace(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._OperationTarget_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -4142,6 +10464,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_node(ctx, field)
+				})
+		case "operation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_operation(ctx, field)
+				})
+		case "operations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_operations(ctx, field)
+				})
+		case "repositories":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_repositories(ctx, field)
+				})
+		case "charts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_charts(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -4281,6 +10627,16 @@ func (ec *executionContext) _Release(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Release_history(ctx, field, obj)
 				})
+		case "observedAt":
+			out.Values[i] = ec._Release_observedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stale":
+			out.Values[i] = ec._Release_stale(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -4389,6 +10745,137 @@ func (ec *executionContext) _ReleaseEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var releaseEventImplementors = []string{"ReleaseEvent"}
+
+func (ec *executionContext) _ReleaseEvent(ctx context.Context, sel ast.SelectionSet, obj *clusters.ReleaseEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, releaseEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReleaseEvent")
+		case "type":
+			out.Values[i] = ec._ReleaseEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "release":
+			out.Values[i] = ec._ReleaseEvent_release(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previousStatus":
+			out.Values[i] = ec._ReleaseEvent_previousStatus(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "previousRevision":
+			out.Values[i] = ec._ReleaseEvent_previousRevision(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "observedAt":
+			out.Values[i] = ec._ReleaseEvent_observedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var repositoryImplementors = []string{"Repository"}
+
+func (ec *executionContext) _Repository(ctx context.Context, sel ast.SelectionSet, obj *model.Repository) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, repositoryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Repository")
+		case "name":
+			out.Values[i] = ec._Repository_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._Repository_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "oci":
+			out.Values[i] = ec._Repository_oci(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "flavor":
+			out.Values[i] = ec._Repository_flavor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hasCredentials":
+			out.Values[i] = ec._Repository_hasCredentials(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "insecureSkipVerify":
+			out.Values[i] = ec._Repository_insecureSkipVerify(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uploadSupported":
+			out.Values[i] = ec._Repository_uploadSupported(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastRefresh":
+			out.Values[i] = ec._Repository_lastRefresh(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._Repository_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "chartCount":
+			out.Values[i] = ec._Repository_chartCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var resourceImplementors = []string{"Resource"}
 
 func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet, obj *release.Resource) graphql.Marshaler {
@@ -4418,6 +10905,139 @@ func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet,
 		case "name":
 			out.Values[i] = ec._Resource_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "releaseEvents":
+		return ec._Subscription_releaseEvents(ctx, fields[0])
+	case "operation":
+		return ec._Subscription_operation(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var testResultImplementors = []string{"TestResult"}
+
+func (ec *executionContext) _TestResult(ctx context.Context, sel ast.SelectionSet, obj *model.TestResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestResult")
+		case "name":
+			out.Values[i] = ec._TestResult_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._TestResult_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "phase":
+			out.Values[i] = ec._TestResult_phase(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._TestResult_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "completedAt":
+			out.Values[i] = ec._TestResult_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "logs":
+			out.Values[i] = ec._TestResult_logs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logsError":
+			out.Values[i] = ec._TestResult_logsError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var uploadedChartImplementors = []string{"UploadedChart"}
+
+func (ec *executionContext) _UploadedChart(ctx context.Context, sel ast.SelectionSet, obj *model.UploadedChart) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uploadedChartImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UploadedChart")
+		case "repository":
+			out.Values[i] = ec._UploadedChart_repository(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._UploadedChart_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._UploadedChart_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "appVersion":
+			out.Values[i] = ec._UploadedChart_appVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -4817,6 +11437,91 @@ func (ec *executionContext) marshalNChart2githubᚗcomᚋhelmgraphᚋhelmgraph�
 	return ec._Chart(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNChartConnection2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartConnection(ctx context.Context, sel ast.SelectionSet, v *model.ChartConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChartConnection!")
+		return graphql.Null
+	}
+	return ec._ChartConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNChartEdge2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ChartEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChartEdge2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChartEdge2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEdge(ctx context.Context, sel ast.SelectionSet, v *model.ChartEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChartEdge!")
+		return graphql.Null
+	}
+	return ec._ChartEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNChartEntry2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ChartEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChartEntry2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChartEntry2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartEntry(ctx context.Context, sel ast.SelectionSet, v *model.ChartEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChartEntry!")
+		return graphql.Null
+	}
+	return ec._ChartEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNChartInput2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartInput(ctx context.Context, v any) (*model.ChartInput, error) {
+	res, err := ec.unmarshalInputChartInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChartVersion2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ChartVersion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChartVersion2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartVersion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChartVersion2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐChartVersion(ctx context.Context, sel ast.SelectionSet, v *model.ChartVersion) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ChartVersion!")
+		return graphql.Null
+	}
+	return ec._ChartVersion(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCluster2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []*clusters.Status) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -4894,6 +11599,11 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNInstallReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐInstallReleaseInput(ctx context.Context, v any) (model.InstallReleaseInput, error) {
+	res, err := ec.unmarshalInputInstallReleaseInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -4924,6 +11634,114 @@ func (ec *executionContext) marshalNJSON2map(ctx context.Context, sel ast.Select
 		graphql.AddInvalidNullFromMarshaler(ctx, "JSON!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNOperation2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Operation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx context.Context, sel ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Operation!")
+		return graphql.Null
+	}
+	return ec._Operation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOperationConnection2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationConnection(ctx context.Context, sel ast.SelectionSet, v *model.OperationConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OperationConnection!")
+		return graphql.Null
+	}
+	return ec._OperationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOperationEdge2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.OperationEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOperationEdge2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOperationEdge2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationEdge(ctx context.Context, sel ast.SelectionSet, v *model.OperationEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OperationEdge!")
+		return graphql.Null
+	}
+	return ec._OperationEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNOperationKind2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationKind(ctx context.Context, v any) (model.OperationKind, error) {
+	var res model.OperationKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOperationKind2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationKind(ctx context.Context, sel ast.SelectionSet, v model.OperationKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNOperationMessage2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.OperationMessage) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOperationMessage2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationMessage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOperationMessage2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationMessage(ctx context.Context, sel ast.SelectionSet, v *model.OperationMessage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OperationMessage!")
+		return graphql.Null
+	}
+	return ec._OperationMessage(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNOperationPhase2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationPhase(ctx context.Context, v any) (model.OperationPhase, error) {
+	var res model.OperationPhase
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOperationPhase2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationPhase(ctx context.Context, sel ast.SelectionSet, v model.OperationPhase) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNOperationTarget2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationTarget(ctx context.Context, sel ast.SelectionSet, v *model.OperationTarget) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OperationTarget!")
+		return graphql.Null
+	}
+	return ec._OperationTarget(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -4990,6 +11808,29 @@ func (ec *executionContext) marshalNReleaseEdge2ᚖgithubᚗcomᚋhelmgraphᚋhe
 	return ec._ReleaseEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNReleaseEvent2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐReleaseEvent(ctx context.Context, sel ast.SelectionSet, v *clusters.ReleaseEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReleaseEvent!")
+		return graphql.Null
+	}
+	return ec._ReleaseEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReleaseEventType2githubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐEventType(ctx context.Context, v any) (clusters.EventType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := clusters.EventType(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReleaseEventType2githubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐEventType(ctx context.Context, sel ast.SelectionSet, v clusters.EventType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ReleaseEventType!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNReleaseOrderField2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐReleaseOrderField(ctx context.Context, v any) (model.ReleaseOrderField, error) {
 	var res model.ReleaseOrderField
 	err := res.UnmarshalGQL(v)
@@ -5015,6 +11856,35 @@ func (ec *executionContext) marshalNReleaseStatus2githubᚗcomᚋhelmgraphᚋhel
 	return res
 }
 
+func (ec *executionContext) marshalNRepository2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepositoryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Repository) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRepository2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepository(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRepository2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepository(ctx context.Context, sel ast.SelectionSet, v *model.Repository) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Repository!")
+		return graphql.Null
+	}
+	return ec._Repository(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRepositoryInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRepositoryInput(ctx context.Context, v any) (model.RepositoryInput, error) {
+	res, err := ec.unmarshalInputRepositoryInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNResource2githubᚗcomᚋhelmgraphᚋhelmgraphᚋreleaseᚐResource(ctx context.Context, sel ast.SelectionSet, v release.Resource) graphql.Marshaler {
 	return ec._Resource(ctx, sel, &v)
 }
@@ -5035,6 +11905,11 @@ func (ec *executionContext) marshalNResource2ᚕgithubᚗcomᚋhelmgraphᚋhelmg
 	return ret
 }
 
+func (ec *executionContext) unmarshalNRollbackReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐRollbackReleaseInput(ctx context.Context, v any) (model.RollbackReleaseInput, error) {
+	res, err := ec.unmarshalInputRollbackReleaseInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -5049,6 +11924,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalNTestReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐTestReleaseInput(ctx context.Context, v any) (model.TestReleaseInput, error) {
+	res, err := ec.unmarshalInputTestReleaseInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTestResult2ᚕᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐTestResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TestResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTestResult2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐTestResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTestResult2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐTestResult(ctx context.Context, sel ast.SelectionSet, v *model.TestResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TestResult!")
+		return graphql.Null
+	}
+	return ec._TestResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -5061,6 +11965,38 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUninstallReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐUninstallReleaseInput(ctx context.Context, v any) (model.UninstallReleaseInput, error) {
+	res, err := ec.unmarshalInputUninstallReleaseInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpgradeReleaseInput2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐUpgradeReleaseInput(ctx context.Context, v any) (model.UpgradeReleaseInput, error) {
+	res, err := ec.unmarshalInputUpgradeReleaseInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (graphql.Upload, error) {
+	res, err := graphql.UnmarshalUpload(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, sel ast.SelectionSet, v graphql.Upload) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalUpload(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Upload!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNUploadedChart2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐUploadedChart(ctx context.Context, sel ast.SelectionSet, v *model.UploadedChart) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UploadedChart!")
+		return graphql.Null
+	}
+	return ec._UploadedChart(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -5242,6 +12178,13 @@ func (ec *executionContext) marshalOCluster2ᚖgithubᚗcomᚋhelmgraphᚋhelmgr
 	return ec._Cluster(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalODryRunResult2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐDryRunResult(ctx context.Context, sel ast.SelectionSet, v *model.DryRunResult) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DryRunResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -5267,6 +12210,100 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋhelmgraphᚋhelmgraphᚋ
 	return ec._Node(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOOperation2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperation(ctx context.Context, sel ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Operation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOOperationError2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationError(ctx context.Context, sel ast.SelectionSet, v *model.OperationError) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OperationError(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOOperationFilter2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationFilter(ctx context.Context, v any) (*model.OperationFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputOperationFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOOperationKind2ᚕgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationKindᚄ(ctx context.Context, v any) ([]model.OperationKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.OperationKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNOperationKind2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOOperationKind2ᚕgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationKindᚄ(ctx context.Context, sel ast.SelectionSet, v []model.OperationKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOperationKind2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOOperationPhase2ᚕgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationPhaseᚄ(ctx context.Context, v any) ([]model.OperationPhase, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.OperationPhase, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNOperationPhase2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationPhase(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOOperationPhase2ᚕgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationPhaseᚄ(ctx context.Context, sel ast.SelectionSet, v []model.OperationPhase) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOperationPhase2githubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOperationPhase(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOOrderDirection2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐOrderDirection(ctx context.Context, v any) (*model.OrderDirection, error) {
 	if v == nil {
 		return nil, nil
@@ -5281,6 +12318,21 @@ func (ec *executionContext) marshalOOrderDirection2ᚖgithubᚗcomᚋhelmgraph�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalORelease2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋclustersᚐRelease(ctx context.Context, sel ast.SelectionSet, v *clusters.Release) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Release(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOReleaseEventFilter2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐReleaseEventFilter(ctx context.Context, v any) (*model.ReleaseEventFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReleaseEventFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOReleaseFilter2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋgraphᚋmodelᚐReleaseFilter(ctx context.Context, v any) (*model.ReleaseFilter, error) {
@@ -5335,6 +12387,25 @@ func (ec *executionContext) marshalOReleaseStatus2ᚕgithubᚗcomᚋhelmgraphᚋ
 	return ret
 }
 
+func (ec *executionContext) unmarshalOReleaseStatus2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋreleaseᚐStatus(ctx context.Context, v any) (*release.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := release.Status(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReleaseStatus2ᚖgithubᚗcomᚋhelmgraphᚋhelmgraphᚋreleaseᚐStatus(ctx context.Context, sel ast.SelectionSet, v *release.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
+}
+
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
 	if v == nil {
 		return nil, nil
@@ -5385,6 +12456,42 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalString(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalTime(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOUpload2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (*graphql.Upload, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalUpload(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOUpload2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, sel ast.SelectionSet, v *graphql.Upload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalUpload(*v)
 	return res
 }
 

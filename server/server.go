@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -18,8 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/helmgraph/helmgraph/cache"
+	"github.com/helmgraph/helmgraph/charts"
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/graph"
+	"github.com/helmgraph/helmgraph/ops"
 	"github.com/helmgraph/helmgraph/resolvers"
 )
 
@@ -31,11 +35,26 @@ type Options struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds one GraphQL request; 60s by default.
 	RequestTimeout time.Duration
+	// Events streams release events to subscriptions; nil without a cache.
+	Events *cache.Hub
+	// Ready reports whether the server can serve as configured (e.g. its
+	// Redis answers); nil means always ready.
+	Ready func() error
+	// KeepAlive is the websocket keepalive interval; 15s by default.
+	KeepAlive time.Duration
+	// Ops runs mutations as operations; Charts holds the chart
+	// repositories. When nil, the server makes an in-memory manager and an
+	// empty chart registry of its own and closes them when Serve returns.
+	Ops    *ops.Manager
+	Charts *charts.Registry
+	// MaxUploadBytes bounds a multipart request body (chart uploads); 5 MiB by default.
+	MaxUploadBytes int64
 }
 
 // Server is helmgraph's HTTP server.
 type Server struct {
 	opts    Options
+	owned   []func() // what the server made itself and closes after Serve
 	log     *slog.Logger
 	handler http.Handler
 	metrics *metrics
@@ -49,13 +68,40 @@ func New(opts Options) *Server {
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = 60 * time.Second
 	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = 15 * time.Second
+	}
+	if opts.MaxUploadBytes == 0 {
+		opts.MaxUploadBytes = 5 << 20
+	}
 	s := &Server{opts: opts, log: opts.Log, metrics: newMetrics()}
+	if opts.Ops == nil {
+		opts.Ops = ops.NewManager(ops.NewMemoryStore(0), opts.Log)
+		s.owned = append(s.owned, opts.Ops.Close)
+	}
+	if opts.Charts == nil {
+		opts.Charts = charts.NewRegistry(charts.Options{Log: opts.Log})
+		s.owned = append(s.owned, opts.Charts.Close)
+	}
+	s.opts = opts
 
-	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: opts.Registry, Log: opts.Log}}))
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: opts.Registry, Log: opts.Log, Events: opts.Events, Ops: opts.Ops, Charts: opts.Charts}}))
+	// Both subprotocols: graphql-transport-ws (keepalive by ping/pong) and
+	// the legacy graphql-ws (keepalive by "ka" messages).
+	gql.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: opts.KeepAlive,
+		PingPongInterval:      opts.KeepAlive,
+		InitFunc: func(ctx context.Context, _ transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			return ctx, nil, nil // no authentication yet: anyone may subscribe, as anyone may query
+		},
+	})
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
+	// Chart archives arrive as GraphQL multipart requests (the Upload scalar).
+	gql.AddTransport(transport.MultipartForm{MaxUploadSize: opts.MaxUploadBytes, MaxMemory: opts.MaxUploadBytes})
 	gql.Use(extension.Introspection{})
+	gql.Use(resolvers.NewSharedEventResponses())
 	gql.SetErrorPresenter(resolvers.ErrorPresenter)
 	gql.SetRecoverFunc(func(ctx context.Context, v any) error {
 		s.log.Error("resolver panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
@@ -80,7 +126,15 @@ func New(opts Options) *Server {
 	mux.Handle("/graphql", s.limit(gql))
 	pageHandlers(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if opts.Ready != nil {
+			if err := opts.Ready(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	s.handler = s.metrics.instrument(mux)
 	return s
@@ -92,13 +146,23 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // limit bounds the request body and the time a request may take.
 func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.opts.MaxBodyBytes {
+		maxBody := s.opts.MaxBodyBytes
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+			maxBody = s.opts.MaxUploadBytes // chart uploads
+		}
+		if r.ContentLength > maxBody {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			fmt.Fprintf(w, `{"errors":[{"message":"request body of %d bytes exceeds the limit of %d bytes","extensions":{"code":"INVALID_ARGUMENT"}}]}`, r.ContentLength, s.opts.MaxBodyBytes)
+			fmt.Fprintf(w, `{"errors":[{"message":"request body of %d bytes exceeds the limit of %d bytes","extensions":{"code":"INVALID_ARGUMENT"}}]}`, r.ContentLength, maxBody)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if r.Header.Get("Upgrade") != "" {
+			// A websocket lives as long as its subscriptions; each operation
+			// on it is bounded by the resolvers instead.
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
@@ -107,6 +171,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 
 // Serve serves on l until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	defer s.closeOwned()
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -124,6 +189,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// closeOwned stops what the server made itself (an operations manager that
+// interrupts running operations, chart index refreshes).
+func (s *Server) closeOwned() {
+	for _, c := range s.owned {
+		c()
+	}
 }
 
 type metrics struct {

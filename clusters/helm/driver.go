@@ -58,6 +58,9 @@ type Driver struct {
 
 	mu      sync.Mutex
 	actions map[string]*action.Configuration // by namespace
+
+	// decoded holds the summaries Watch decoded, by storage object (watch.go).
+	decoded decodedCache
 }
 
 // New returns a Driver for cfg.Cluster. It does not contact the cluster.

@@ -18,6 +18,10 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/helmgraph/helmgraph/cache"
+	"github.com/helmgraph/helmgraph/cache/memory"
+	"github.com/helmgraph/helmgraph/cache/redis"
+	"github.com/helmgraph/helmgraph/charts"
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/internal/localcluster"
 	"github.com/helmgraph/helmgraph/server"
@@ -66,6 +70,14 @@ func main() {
 type fileConfig struct {
 	Listen   string            `json:"listen,omitempty"`
 	Clusters []clusters.Config `json:"clusters"`
+	Cache    cacheConfig       `json:"cache,omitempty"`
+	// Repositories are the chart repositories mutations install from.
+	Repositories []charts.Config `json:"repositories,omitempty"`
+}
+
+// cacheConfig selects the release cache: Redis when given, else in memory.
+type cacheConfig struct {
+	Redis *redis.Config `json:"redis,omitempty"`
 }
 
 func loadConfig(path string) (fileConfig, error) {
@@ -91,6 +103,16 @@ func loadConfig(path string) (fileConfig, error) {
 			}
 		}
 	}
+	if r := fc.Cache.Redis; r != nil && r.PasswordFile != "" && !filepath.IsAbs(r.PasswordFile) {
+		r.PasswordFile = filepath.Join(dir, r.PasswordFile)
+	}
+	for i := range fc.Repositories {
+		for _, p := range []*string{&fc.Repositories[i].PasswordFile, &fc.Repositories[i].TokenFile, &fc.Repositories[i].CAFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
+	}
 	if len(fc.Clusters) == 0 {
 		return fc, fmt.Errorf("config %s: clusters: at least one cluster is needed", path)
 	}
@@ -101,6 +123,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML config file (default: every context of $KUBECONFIG or ~/.kube/config)")
 	listen := fs.String("listen", "", "address to serve on (default 127.0.0.1:8080, or the config's listen)")
+	redisURL := fs.String("redis", "", "cache releases in this Redis, e.g. redis://127.0.0.1:6379/0 (overrides the config's cache.redis.address)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -120,20 +143,61 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 		fc.Clusters = cfgs
 	}
+	if *redisURL != "" {
+		if fc.Cache.Redis == nil {
+			fc.Cache.Redis = &redis.Config{}
+		}
+		fc.Cache.Redis.Address = *redisURL
+	}
 	addr := firstNonEmpty(*listen, fc.Listen, "127.0.0.1:8080")
 	reg, err := clusters.Open(fc.Clusters, log)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return run(ctx, addr, reg, log, os.Stdout)
+	chs, err := charts.Open(fc.Repositories, charts.Options{Log: log})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer chs.Close()
+	return run(ctx, addr, reg, fc.Cache, chs, log, os.Stdout)
 }
 
-func run(ctx context.Context, addr string, reg *clusters.Registry, log *slog.Logger, out io.Writer) error {
+// openCache returns the configured cache backend and whether readiness
+// depends on it.
+func openCache(cfg cacheConfig, log *slog.Logger) (cache.Backend, bool, error) {
+	if cfg.Redis == nil {
+		return memory.New(), false, nil
+	}
+	b, err := redis.New(*cfg.Redis)
+	if err != nil {
+		return nil, false, fmt.Errorf("config: cache.redis: %w", err)
+	}
+	log.Info("caching releases in redis", "address", cfg.Redis.Redact())
+	return b, true, nil
+}
+
+// run serves until ctx ends. chs may be nil (no configured repositories).
+func run(ctx context.Context, addr string, reg *clusters.Registry, cc cacheConfig, chs *charts.Registry, log *slog.Logger, out io.Writer) error {
+	backend, shared, err := openCache(cc, log)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := server.New(server.Options{Registry: reg, Log: log})
+	svc := cache.NewService(backend, reg, cache.SyncOptions{Log: log})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	opts := server.Options{Registry: reg, Log: log, Events: svc.Hub, Charts: chs}
+	if shared {
+		opts.Ready = svc.Source.Ready
+	}
+	srv := server.New(opts)
 	fmt.Fprintf(out, "helmgraph serving %d cluster(s): GraphQL at http://%s/graphql, query page at http://%s/\n", len(reg.Names()), l.Addr(), l.Addr())
 	return srv.Serve(ctx, l)
 }
@@ -165,7 +229,7 @@ func demo(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return run(ctx, *listen, reg, log, os.Stdout)
+	return run(ctx, *listen, reg, cacheConfig{}, nil, log, os.Stdout)
 }
 
 func firstNonEmpty(ss ...string) string {

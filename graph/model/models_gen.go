@@ -7,10 +7,227 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/release"
 )
+
+// A page of a repository's charts, by name.
+type ChartConnection struct {
+	// The charts of this page with their cursors.
+	Edges []*ChartEdge `json:"edges"`
+	// The charts of this page.
+	Nodes []*ChartEntry `json:"nodes"`
+	// Paging information.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many charts match.
+	TotalCount int `json:"totalCount"`
+	// The repository, with when its index was last refreshed.
+	Repository *Repository `json:"repository"`
+}
+
+// A chart in a connection, with its cursor.
+type ChartEdge struct {
+	// Opaque cursor of this position; pass it as `after`.
+	Cursor string `json:"cursor"`
+	// The chart.
+	Node *ChartEntry `json:"node"`
+}
+
+// A chart of a repository.
+type ChartEntry struct {
+	// The chart's name.
+	Name string `json:"name"`
+	// The latest version's description.
+	Description *string `json:"description,omitempty"`
+	// The latest version's icon URL.
+	IconURL *string `json:"iconURL,omitempty"`
+	// The latest version.
+	Version string `json:"version"`
+	// The latest version's appVersion.
+	AppVersion *string `json:"appVersion,omitempty"`
+	// Every version, newest first.
+	Versions []*ChartVersion `json:"versions"`
+}
+
+// Which chart to use. Give exactly one of: `repository` and `name` (and optionally `version`),
+// `oci`, or `archive`.
+type ChartInput struct {
+	// A configured repository's name (HTTP or OCI).
+	Repository *string `json:"repository,omitempty"`
+	// The chart's name in that repository.
+	Name *string `json:"name,omitempty"`
+	// An exact version or a SemVer constraint such as `~1.2`; the latest version when omitted.
+	Version *string `json:"version,omitempty"`
+	// An OCI reference `oci://host/path/chart:tag` or `oci://host/path/chart@sha256:…`, under a configured OCI repository (whose credentials are used).
+	Oci *string `json:"oci,omitempty"`
+	// An uploaded chart archive (.tgz).
+	Archive *graphql.Upload `json:"archive,omitempty"`
+}
+
+// One version of a chart.
+type ChartVersion struct {
+	// The chart's version (SemVer).
+	Version string `json:"version"`
+	// The version of the software it deploys.
+	AppVersion *string `json:"appVersion,omitempty"`
+	// The version's description.
+	Description *string `json:"description,omitempty"`
+	// When the version was packaged, if the index says.
+	Created *time.Time `json:"created,omitempty"`
+	// The archive's digest, if the index says.
+	Digest *string `json:"digest,omitempty"`
+	// Whether the version is deprecated.
+	Deprecated bool `json:"deprecated"`
+}
+
+// What an install, upgrade or rollback with `dryRun: true` would do; nothing in the cluster changed.
+type DryRunResult struct {
+	// The revision number the change would create.
+	Revision int `json:"revision"`
+	// The rendered manifest (multi-document YAML; hooks excluded).
+	Manifest string `json:"manifest"`
+	// The rendered NOTES.txt.
+	Notes string `json:"notes"`
+	// The user-supplied values the new revision would store (JSON object).
+	Values map[string]any `json:"values"`
+	// Those values merged over the chart's defaults, as the templates would see them (JSON object).
+	ComputedValues map[string]any `json:"computedValues"`
+	// The deployed revision the diffs compare against; null when nothing is deployed.
+	DeployedRevision *int `json:"deployedRevision,omitempty"`
+	// Unified diff of the manifest, from the deployed revision to the rendered one.
+	ManifestDiff string `json:"manifestDiff"`
+	// Unified diff of the computed values as YAML, from the deployed revision to the rendered one.
+	ValuesDiff string `json:"valuesDiff"`
+}
+
+// What to install.
+type InstallReleaseInput struct {
+	// The cluster to install into (a configured cluster).
+	Cluster string `json:"cluster"`
+	// The namespace (a DNS label).
+	Namespace string `json:"namespace"`
+	// The release's name (a DNS name of at most 53 characters).
+	Name string `json:"name"`
+	// The chart.
+	Chart *ChartInput `json:"chart"`
+	// Values as a YAML or JSON document (a mapping at the top level), at most 1 MiB; YAML aliases may not expand it beyond 100000 nodes.
+	Values *string `json:"values,omitempty"`
+	// Create the namespace if it does not exist.
+	CreateNamespace *bool `json:"createNamespace,omitempty"`
+	// Wait until the release's resources are ready (Helm's `--wait`).
+	Wait *bool `json:"wait,omitempty"`
+	// Bound on waits and hooks, as a Go duration such as `5m` (default 5m).
+	Timeout *string `json:"timeout,omitempty"`
+	// Uninstall the release again if the install fails (Helm's `--atomic` / `--rollback-on-failure`).
+	Atomic *bool `json:"atomic,omitempty"`
+	// Replace resources that cannot be updated (Helm's `--force`).
+	Force *bool `json:"force,omitempty"`
+	// Skip the chart's hooks.
+	DisableHooks *bool `json:"disableHooks,omitempty"`
+	// Description of the new revision.
+	Description *string `json:"description,omitempty"`
+	// Render against the cluster and return the manifest, values and diff without changing anything.
+	DryRun *bool `json:"dryRun,omitempty"`
+}
+
+// The root of all changes.
+type Mutation struct {
+}
+
+// An asynchronous change of a release. Mutations validate their input, then return the operation
+// at once; poll it with `Query.operation` or stream it with `Subscription.operation`.
+type Operation struct {
+	// The operation's ID.
+	ID string `json:"id"`
+	// What the operation does.
+	Kind OperationKind `json:"kind"`
+	// The release it changes.
+	Target *OperationTarget `json:"target"`
+	// Whether it is a dry run that changes nothing.
+	DryRun bool `json:"dryRun"`
+	// Where it is in its life.
+	Phase OperationPhase `json:"phase"`
+	// Progress messages, oldest first (at most 500; later ones are counted, not kept).
+	Messages []*OperationMessage `json:"messages"`
+	// The revision the operation left behind, once it ended; null for dry runs and after an uninstall that kept no history.
+	Release *clusters.Release `json:"release,omitempty"`
+	// What a dry run would do; null otherwise.
+	DryRunResult *DryRunResult `json:"dryRunResult,omitempty"`
+	// The tests a TEST operation ran, with their phases and logs; empty for other kinds.
+	Tests []*TestResult `json:"tests"`
+	// Why the operation failed; null unless FAILED.
+	Error *OperationError `json:"error,omitempty"`
+	// When the operation was accepted.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it started running.
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	// When it ended.
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+}
+
+// A page of operations, newest first.
+type OperationConnection struct {
+	// The operations of this page with their cursors.
+	Edges []*OperationEdge `json:"edges"`
+	// The operations of this page.
+	Nodes []*Operation `json:"nodes"`
+	// Paging information.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many operations match the filter.
+	TotalCount int `json:"totalCount"`
+}
+
+// An operation in a connection, with its cursor.
+type OperationEdge struct {
+	// Opaque cursor of this position; pass it as `after`.
+	Cursor string `json:"cursor"`
+	// The operation.
+	Node *Operation `json:"node"`
+}
+
+// Why an operation failed.
+type OperationError struct {
+	// Machine-readable code: NOT_FOUND, INVALID_ARGUMENT, CLUSTER_UNAVAILABLE, FORBIDDEN, CONFLICT, INTERNAL,
+	// or TEST_FAILED when a test operation ran tests and at least one failed.
+	Code string `json:"code"`
+	// What went wrong, naming the culprit.
+	Message string `json:"message"`
+}
+
+// Which operations to return. Every given criterion must hold.
+type OperationFilter struct {
+	// Only operations on this cluster.
+	Cluster *string `json:"cluster,omitempty"`
+	// Only operations on releases in this namespace.
+	Namespace *string `json:"namespace,omitempty"`
+	// Only operations on releases of this name.
+	Name *string `json:"name,omitempty"`
+	// Only operations of these kinds.
+	Kinds []OperationKind `json:"kinds,omitempty"`
+	// Only operations in these phases.
+	Phases []OperationPhase `json:"phases,omitempty"`
+}
+
+// One progress message of an operation.
+type OperationMessage struct {
+	// When it was recorded.
+	Time time.Time `json:"time"`
+	// What happened, e.g. `helm: creating 2 resource(s)`.
+	Text string `json:"text"`
+}
+
+// The release an operation changes.
+type OperationTarget struct {
+	// The cluster's name.
+	Cluster string `json:"cluster"`
+	// The release's namespace.
+	Namespace string `json:"namespace"`
+	// The release's name.
+	Name string `json:"name"`
+}
 
 // Relay page information.
 type PageInfo struct {
@@ -50,6 +267,18 @@ type ReleaseEdge struct {
 	Node *clusters.Release `json:"node"`
 }
 
+// Which release events to deliver. Every given criterion must hold; an empty list means no restriction.
+type ReleaseEventFilter struct {
+	// Only these clusters (names must be configured clusters).
+	Clusters []string `json:"clusters,omitempty"`
+	// Only these namespaces.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Only releases with exactly one of these names.
+	Names []string `json:"names,omitempty"`
+	// Only events whose release has (after the change) one of these statuses.
+	Statuses []release.Status `json:"statuses,omitempty"`
+}
+
 // Which releases to return. Every given criterion must hold; an empty list means no restriction.
 type ReleaseFilter struct {
 	// Only these clusters (names must be configured clusters).
@@ -70,6 +299,309 @@ type ReleaseOrder struct {
 	Field ReleaseOrderField `json:"field"`
 	// The direction; ASC by default.
 	Direction *OrderDirection `json:"direction,omitempty"`
+}
+
+// A chart source: an HTTP chart repository serving index.yaml, or an OCI registry.
+type Repository struct {
+	// The repository's name.
+	Name string `json:"name"`
+	// Its URL: `https://…` for an index.yaml repository, `oci://host/path` for an OCI registry.
+	URL string `json:"url"`
+	// Whether it is an OCI registry.
+	Oci bool `json:"oci"`
+	// For HTTP repositories: `plain`, `chartmuseum` or `harbor` (which upload API it offers); null for OCI.
+	Flavor *string `json:"flavor,omitempty"`
+	// Whether credentials (username and password, or a token) are configured; they are never returned.
+	HasCredentials bool `json:"hasCredentials"`
+	// Whether TLS certificates are not verified.
+	InsecureSkipVerify bool `json:"insecureSkipVerify"`
+	// Whether `uploadChart` works with it (ChartMuseum, Harbor and OCI).
+	UploadSupported bool `json:"uploadSupported"`
+	// When the index was last fetched (HTTP repositories); null before the first fetch.
+	LastRefresh *time.Time `json:"lastRefresh,omitempty"`
+	// Why the last fetch failed; null when it succeeded. The previous index stays in use.
+	LastError *string `json:"lastError,omitempty"`
+	// How many charts the cached index lists; null for OCI registries and before the first fetch.
+	ChartCount *int `json:"chartCount,omitempty"`
+}
+
+// A repository to add. Secrets given here are kept in memory and never returned or logged.
+type RepositoryInput struct {
+	// A unique name (a lower-case DNS label).
+	Name string `json:"name"`
+	// `https://…` (or `http://…`) for an index.yaml repository; `oci://host/path` for an OCI registry.
+	URL string `json:"url"`
+	// For HTTP repositories: `plain` (default), `chartmuseum` or `harbor`.
+	Flavor *string `json:"flavor,omitempty"`
+	// User name for basic authentication.
+	Username *string `json:"username,omitempty"`
+	// Password for basic authentication.
+	Password *string `json:"password,omitempty"`
+	// Bearer token (instead of a user name and password).
+	Token *string `json:"token,omitempty"`
+	// PEM certificate authorities to trust besides the system's.
+	Ca *string `json:"ca,omitempty"`
+	// Do not verify TLS certificates.
+	InsecureSkipVerify *bool `json:"insecureSkipVerify,omitempty"`
+	// Talk to an OCI registry over plain HTTP.
+	PlainHTTP *bool `json:"plainHTTP,omitempty"`
+	// How often to refresh the index, as a Go duration (default 5m).
+	RefreshInterval *string `json:"refreshInterval,omitempty"`
+}
+
+// What to roll back.
+type RollbackReleaseInput struct {
+	// The release's cluster.
+	Cluster string `json:"cluster"`
+	// The release's namespace.
+	Namespace string `json:"namespace"`
+	// The release's name.
+	Name string `json:"name"`
+	// The revision to roll back to; the one before the latest when omitted.
+	Revision *int `json:"revision,omitempty"`
+	// Wait until the release's resources are ready.
+	Wait *bool `json:"wait,omitempty"`
+	// Bound on waits and hooks, as a Go duration (default 5m).
+	Timeout *string `json:"timeout,omitempty"`
+	// Replace resources that cannot be updated.
+	Force *bool `json:"force,omitempty"`
+	// Skip the chart's hooks.
+	DisableHooks *bool `json:"disableHooks,omitempty"`
+	// Description of the new revision.
+	Description *string `json:"description,omitempty"`
+	// Return the manifest, values and diff the rollback would apply without changing anything.
+	DryRun *bool `json:"dryRun,omitempty"`
+}
+
+// The root of all streams, served over websockets (`graphql-transport-ws` and the legacy `graphql-ws` subprotocol).
+type Subscription struct {
+}
+
+// Which release's tests to run.
+type TestReleaseInput struct {
+	// The release's cluster.
+	Cluster string `json:"cluster"`
+	// The release's namespace.
+	Namespace string `json:"namespace"`
+	// The release's name.
+	Name string `json:"name"`
+	// Only the tests of these names; all when omitted.
+	Filter []string `json:"filter,omitempty"`
+	// Bound on the tests, as a Go duration (default 5m).
+	Timeout *string `json:"timeout,omitempty"`
+}
+
+// One test hook of a release and how its run ended.
+type TestResult struct {
+	// The hook's name (the test pod's name).
+	Name string `json:"name"`
+	// The hook's Kubernetes kind, e.g. `Pod`.
+	Kind string `json:"kind"`
+	// How the test ended: SUCCEEDED, FAILED, RUNNING or UNKNOWN (Helm's hook phase).
+	Phase string `json:"phase"`
+	// When the test started.
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	// When the test ended.
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	// The test pod's container logs, as far as they could be read.
+	Logs string `json:"logs"`
+	// Why the logs could not be read (e.g. no kubelet serves them); null when they were.
+	LogsError *string `json:"logsError,omitempty"`
+}
+
+// What to uninstall.
+type UninstallReleaseInput struct {
+	// The release's cluster.
+	Cluster string `json:"cluster"`
+	// The release's namespace.
+	Namespace string `json:"namespace"`
+	// The release's name.
+	Name string `json:"name"`
+	// Keep the release's revisions, the last one marked UNINSTALLED (Helm's `--keep-history`).
+	KeepHistory *bool `json:"keepHistory,omitempty"`
+	// Wait until the release's resources are deleted.
+	Wait *bool `json:"wait,omitempty"`
+	// Bound on waits and hooks, as a Go duration (default 5m).
+	Timeout *string `json:"timeout,omitempty"`
+	// Skip the chart's hooks.
+	DisableHooks *bool `json:"disableHooks,omitempty"`
+	// Description of the uninstalled revision (with keepHistory).
+	Description *string `json:"description,omitempty"`
+}
+
+// What to upgrade.
+type UpgradeReleaseInput struct {
+	// The release's cluster.
+	Cluster string `json:"cluster"`
+	// The release's namespace.
+	Namespace string `json:"namespace"`
+	// The release's name.
+	Name string `json:"name"`
+	// The chart to upgrade to.
+	Chart *ChartInput `json:"chart"`
+	// Values as a YAML or JSON document (a mapping at the top level), at most 1 MiB; YAML aliases may not expand it beyond 100000 nodes.
+	Values *string `json:"values,omitempty"`
+	// Merge `values` over the deployed revision's values (Helm's `--reuse-values`).
+	ReuseValues *bool `json:"reuseValues,omitempty"`
+	// Start from the chart's defaults, ignoring the deployed revision's values (Helm's `--reset-values`).
+	ResetValues *bool `json:"resetValues,omitempty"`
+	// Wait until the release's resources are ready.
+	Wait *bool `json:"wait,omitempty"`
+	// Bound on waits and hooks, as a Go duration (default 5m).
+	Timeout *string `json:"timeout,omitempty"`
+	// Roll back to the previous revision if the upgrade fails.
+	Atomic *bool `json:"atomic,omitempty"`
+	// Replace resources that cannot be updated.
+	Force *bool `json:"force,omitempty"`
+	// Skip the chart's hooks.
+	DisableHooks *bool `json:"disableHooks,omitempty"`
+	// Description of the new revision.
+	Description *string `json:"description,omitempty"`
+	// Render against the cluster and return the manifest, values and diff without changing anything.
+	DryRun *bool `json:"dryRun,omitempty"`
+}
+
+// A chart archive that was uploaded to a repository.
+type UploadedChart struct {
+	// The repository it went to.
+	Repository string `json:"repository"`
+	// The chart's name.
+	Name string `json:"name"`
+	// The chart's version.
+	Version string `json:"version"`
+	// The chart's appVersion.
+	AppVersion *string `json:"appVersion,omitempty"`
+}
+
+// What an operation does to its release.
+type OperationKind string
+
+const (
+	// Install a chart as a new release (`helm install`).
+	OperationKindInstall OperationKind = "INSTALL"
+	// Upgrade a release to a chart and values (`helm upgrade`).
+	OperationKindUpgrade OperationKind = "UPGRADE"
+	// Roll a release back to an earlier revision (`helm rollback`).
+	OperationKindRollback OperationKind = "ROLLBACK"
+	// Uninstall a release (`helm uninstall`).
+	OperationKindUninstall OperationKind = "UNINSTALL"
+	// Run a release's test hooks (`helm test`).
+	OperationKindTest OperationKind = "TEST"
+)
+
+var AllOperationKind = []OperationKind{
+	OperationKindInstall,
+	OperationKindUpgrade,
+	OperationKindRollback,
+	OperationKindUninstall,
+	OperationKindTest,
+}
+
+func (e OperationKind) IsValid() bool {
+	switch e {
+	case OperationKindInstall, OperationKindUpgrade, OperationKindRollback, OperationKindUninstall, OperationKindTest:
+		return true
+	}
+	return false
+}
+
+func (e OperationKind) String() string {
+	return string(e)
+}
+
+func (e *OperationKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OperationKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OperationKind", str)
+	}
+	return nil
+}
+
+func (e OperationKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OperationKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OperationKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where an operation is in its life: PENDING, then RUNNING, then SUCCEEDED or FAILED.
+type OperationPhase string
+
+const (
+	// Accepted and validated; not started yet.
+	OperationPhasePending OperationPhase = "PENDING"
+	// Running against the cluster.
+	OperationPhaseRunning OperationPhase = "RUNNING"
+	// Ended successfully.
+	OperationPhaseSucceeded OperationPhase = "SUCCEEDED"
+	// Ended with an error; see `error`.
+	OperationPhaseFailed OperationPhase = "FAILED"
+)
+
+var AllOperationPhase = []OperationPhase{
+	OperationPhasePending,
+	OperationPhaseRunning,
+	OperationPhaseSucceeded,
+	OperationPhaseFailed,
+}
+
+func (e OperationPhase) IsValid() bool {
+	switch e {
+	case OperationPhasePending, OperationPhaseRunning, OperationPhaseSucceeded, OperationPhaseFailed:
+		return true
+	}
+	return false
+}
+
+func (e OperationPhase) String() string {
+	return string(e)
+}
+
+func (e *OperationPhase) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OperationPhase(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OperationPhase", str)
+	}
+	return nil
+}
+
+func (e OperationPhase) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OperationPhase) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OperationPhase) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Sort direction.

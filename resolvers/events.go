@@ -1,0 +1,196 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/helmgraph/helmgraph/cache"
+	"github.com/helmgraph/helmgraph/clusters"
+	"github.com/helmgraph/helmgraph/graph/model"
+)
+
+// eventFilter validates the filter as release filters are validated and
+// returns its predicate.
+func (r *Resolver) eventFilter(f *model.ReleaseEventFilter) (func(cache.Event) bool, error) {
+	if f == nil {
+		return nil, nil
+	}
+	if err := r.Registry.ValidateFilter(clusters.Filter{Clusters: f.Clusters, Namespaces: f.Namespaces}); err != nil {
+		return nil, err
+	}
+	return func(ev cache.Event) bool {
+		ref := ev.Release.Ref
+		return (len(f.Clusters) == 0 || slices.Contains(f.Clusters, ref.Cluster)) &&
+			(len(f.Namespaces) == 0 || slices.Contains(f.Namespaces, ref.Namespace)) &&
+			(len(f.Names) == 0 || slices.Contains(f.Names, ref.Name)) &&
+			(len(f.Statuses) == 0 || slices.Contains(f.Statuses, ev.Release.Status))
+	}, nil
+}
+
+// forwardEvents hands the subscription's events to gqlgen until the client
+// goes away or the Hub ends the subscription; an end with an error is
+// delivered as a last, failing event.
+func (r *Resolver) forwardEvents(ctx context.Context, sub *cache.Subscription, out chan<- *clusters.ReleaseEvent) {
+	defer close(out)
+	defer sub.Close()
+	for {
+		var ev *clusters.ReleaseEvent
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.C:
+			if !ok {
+				err := sub.Err()
+				if err == nil {
+					return
+				}
+				ev = &clusters.ReleaseEvent{Err: err}
+			} else {
+				ev = r.releaseEvent(e)
+			}
+		}
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+			return
+		}
+		if ev.Err != nil {
+			return
+		}
+	}
+}
+
+func (r *Resolver) releaseEvent(e cache.Event) *clusters.ReleaseEvent {
+	ev := &clusters.ReleaseEvent{Kind: clusters.EventType(e.Type), Release: r.Registry.NewRelease(e.Release), ObservedAt: e.ObservedAt, Seq: e.Seq}
+	if e.Type != cache.Added {
+		ev.PreviousStatus, ev.PreviousRevision = &e.PreviousStatus, &e.PreviousRevision
+	}
+	// The event is what was seen, when it was seen.
+	ev.Release.ObservedAt, ev.Release.Stale = e.ObservedAt, false
+	return ev
+}
+
+// SharedEventResponses is a gqlgen extension that executes and encodes each
+// release event once for all subscriptions with the same operation (query,
+// operation name and variables), instead of once per subscriber: the first
+// subscriber to take an event executes it, the others wait for and reuse
+// its response. Transports still frame the response once per connection.
+type SharedEventResponses struct {
+	mu      sync.Mutex
+	entries map[renderKey]*rendered
+	maxSeq  uint64
+}
+
+type renderKey struct {
+	seq uint64
+	op  string
+}
+
+type rendered struct {
+	once sync.Once
+	resp *graphql.Response
+}
+
+// eventStream connects one subscription's resolver with the response
+// interceptor: the resolver's events go to peek; the interceptor passes an
+// event on to inner, which gqlgen's execution reads, only to execute it.
+type eventStream struct {
+	op    string
+	used  atomic.Bool
+	peek  chan *clusters.ReleaseEvent
+	inner chan *clusters.ReleaseEvent
+}
+
+type streamKey struct{}
+
+// NewSharedEventResponses returns the extension; add it with handler.Use.
+func NewSharedEventResponses() *SharedEventResponses {
+	return &SharedEventResponses{entries: map[renderKey]*rendered{}}
+}
+
+func (*SharedEventResponses) ExtensionName() string                 { return "SharedEventResponses" }
+func (*SharedEventResponses) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptOperation gives each subscription a stream its resolver may use.
+func (x *SharedEventResponses) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	op := graphql.GetOperationContext(ctx)
+	if op == nil || op.Operation == nil || op.Operation.Operation != ast.Subscription {
+		return next(ctx)
+	}
+	vars, err := json.Marshal(op.Variables) // map keys sorted: equal variables, equal bytes
+	if err != nil {
+		return next(ctx)
+	}
+	st := &eventStream{
+		op:   op.OperationName + "\x00" + op.RawQuery + "\x00" + string(vars),
+		peek: make(chan *clusters.ReleaseEvent, 1), inner: make(chan *clusters.ReleaseEvent, 1),
+	}
+	return next(context.WithValue(ctx, streamKey{}, st))
+}
+
+// InterceptResponse serves an event from the shared response when another
+// subscription with the same operation already executed it.
+func (x *SharedEventResponses) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	st, ok := ctx.Value(streamKey{}).(*eventStream)
+	if !ok || !st.used.Load() {
+		return next(ctx)
+	}
+	var ev *clusters.ReleaseEvent
+	select {
+	case e, open := <-st.peek:
+		if !open {
+			close(st.inner) // gqlgen's execution sees the end of the stream
+			return next(ctx)
+		}
+		ev = e
+	case <-ctx.Done():
+		return next(ctx)
+	}
+	if ev.Err != nil || ev.Seq == 0 {
+		st.inner <- ev
+		return next(ctx)
+	}
+	r := x.entry(renderKey{seq: ev.Seq, op: st.op})
+	executed := false
+	r.once.Do(func() {
+		executed = true
+		st.inner <- ev
+		r.resp = next(ctx)
+	})
+	if executed {
+		return r.resp
+	}
+	if r.resp == nil { // the executing subscription ended meanwhile: execute here
+		st.inner <- ev
+		return next(ctx)
+	}
+	shared := *r.resp
+	return &shared
+}
+
+// entry returns the shared render of an event for an operation, forgetting
+// renders of events long delivered.
+func (x *SharedEventResponses) entry(k renderKey) *rendered {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	r, ok := x.entries[k]
+	if !ok {
+		r = &rendered{}
+		x.entries[k] = r
+		x.maxSeq = max(x.maxSeq, k.seq)
+		if len(x.entries) > 4096 {
+			for old := range x.entries {
+				if old.seq+64 < x.maxSeq {
+					delete(x.entries, old)
+				}
+			}
+		}
+	}
+	return r
+}

@@ -1,0 +1,3 @@
+module github.com/technosophos/moniker
+
+go 1.26.0
