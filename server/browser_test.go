@@ -31,12 +31,26 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
+// writeArtifact saves a test artifact (a screenshot) and logs where.
+func writeArtifact(t *testing.T, name string, b []byte) {
+	t.Helper()
+	p := filepath.Join(artifactDir(t), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("artifact: %s", p)
+}
+
 // browser starts headless Debian chromium, as a user's browser, and records
 // every URL the page requests.
 func browser(t *testing.T) (context.Context, func() []string) {
 	t.Helper()
 	if _, ok := web.Assets(); !ok {
 		t.Fatal("the GraphiQL page is not built: run `cd web && npm ci && npm run build` before go test (scripts/test does)")
+	}
+	profile, err := os.MkdirTemp("", "helmgraph-chromium-")
+	if err != nil {
+		t.Fatal(err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath("/usr/bin/chromium"),
@@ -47,13 +61,19 @@ func browser(t *testing.T) (context.Context, func() []string) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1400, 900),
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	t.Cleanup(func() {
+		chromedp.Cancel(ctx) // closes the browser and waits for it
+		cancelT()
+		cancelC()
+		cancelA()
+		os.RemoveAll(profile)
+	})
 	var mu sync.Mutex
 	var urls []string
 	listen := func(ev any) {
@@ -70,6 +90,18 @@ func browser(t *testing.T) (context.Context, func() []string) {
 	return ctx, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), urls...) }
 }
 
+// typeQuery replaces the query editor's text by typing, as a user would.
+func typeQuery(q string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.WaitVisible(`.graphiql-query-editor .CodeMirror`, chromedp.ByQuery),
+		chromedp.Click(`.graphiql-query-editor .CodeMirror-lines`, chromedp.ByQuery),
+		chromedp.KeyEvent("a", chromedp.KeyModifiers(2)), // Ctrl+A
+		chromedp.KeyEvent("\b"),
+		chromedp.SendKeys(`.graphiql-query-editor textarea`, q, chromedp.ByQuery),
+		chromedp.KeyEvent("\x1b"), // close the autocomplete popup typing opened
+	}
+}
+
 // editorValue reads a CodeMirror editor's text inside GraphiQL.
 func editorValue(selector string) string {
 	return `(() => { const cm = document.querySelector('` + selector + ` .CodeMirror'); return cm ? cm.CodeMirror.getValue() : ''; })()`
@@ -84,13 +116,7 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	var result string
 	err := chromedp.Run(ctx,
 		chromedp.Navigate(ts.URL+"/"),
-		chromedp.WaitVisible(`.graphiql-query-editor .CodeMirror`, chromedp.ByQuery),
-		// Type the query into the editor as a user would (select all, then type).
-		chromedp.Click(`.graphiql-query-editor .CodeMirror-lines`, chromedp.ByQuery),
-		chromedp.KeyEvent("a", chromedp.KeyModifiers(2)), // Ctrl+A
-		chromedp.KeyEvent("\b"),
-		chromedp.SendKeys(`.graphiql-query-editor textarea`, query, chromedp.ByQuery),
-		chromedp.KeyEvent("\x1b"), // close the autocomplete popup typing opened
+		typeQuery(query),
 		chromedp.Click(`.graphiql-execute-button`, chromedp.ByQuery),
 	)
 	// The result pane fills in when the response arrives; a click that landed
@@ -116,11 +142,7 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Fatal(err)
 	}
-	shot := filepath.Join(artifactDir(t), "graphiql-query.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shot)
+	writeArtifact(t, "graphiql-query.png", png)
 
 	// Nothing may leave for another host: the page works air-gapped.
 	base, _ := url.Parse(ts.URL)

@@ -26,6 +26,15 @@ const fallbackCSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; styl
 func pageHandlers(mux *http.ServeMux) {
 	assets, ok := web.Assets()
 	if !ok {
+		assets = nil
+	}
+	pageHandlersFor(mux, assets)
+}
+
+// pageHandlersFor serves the built page in assets, or the fallback page when
+// assets is nil.
+func pageHandlersFor(mux *http.ServeMux, assets fs.FS) {
+	if assets == nil {
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 			pageHeaders(w, fallbackCSP, "no-cache")
 			w.Write(fallbackPage)
