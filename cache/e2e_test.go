@@ -509,3 +509,22 @@ func TestClusterDownServesStale(t *testing.T) {
 		return ok && !got.Stale
 	})
 }
+
+// A Redis that is not there at start: not ready, queries read live.
+func TestRedisDownAtStart(t *testing.T) {
+	install(t, "east", "boot", "early")
+	be, err := redis.New(redis.Config{Address: "127.0.0.1:1"}) // nothing listens on port 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	r := startReplica(t, be, registry(t, nil, "east"), "solo", 2*time.Second, true)
+	eventually(t, "/readyz to fail without Redis", func() bool { return readyz(t, r.ts.URL) == http.StatusServiceUnavailable })
+	got, ok := find(releases(t, r.ts.URL, map[string]any{"clusters": []string{"east"}}), "boot", "early")
+	if !ok || got.Status != "DEPLOYED" || got.Stale {
+		t.Errorf("boot/early read live = %+v (found %v), want DEPLOYED, not stale", got, ok)
+	}
+	if st := clusterStates(t, r.ts.URL)["east"]; st.Synced || st.ReleaseCount == 0 {
+		t.Errorf("east = %+v, want not synced, with its release count read live", st)
+	}
+}

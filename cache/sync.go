@@ -27,7 +27,10 @@ type SyncOptions struct {
 	// Resync is how often a healthy watch is replaced by a fresh list. 30m
 	// by default.
 	Resync time.Duration
-	Log    *slog.Logger
+	// PollInterval is how often clusters whose driver cannot watch are
+	// listed (tiller and swift poll by themselves); DefaultPollInterval by default.
+	PollInterval time.Duration
+	Log          *slog.Logger
 }
 
 // Syncer runs one sync loop per cluster whose driver can watch: take the
@@ -46,6 +49,9 @@ func NewSyncer(opts SyncOptions) *Syncer {
 	}
 	if opts.Resync <= 0 {
 		opts.Resync = 30 * time.Minute
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
 	}
 	if opts.Replica == "" {
 		host, _ := os.Hostname()
@@ -73,8 +79,12 @@ func (s *Syncer) Run(ctx context.Context) {
 		}
 		w, ok := c.Driver.(clusters.Watcher)
 		if !ok {
-			s.log.Info("driver cannot watch; cluster is read live", "cluster", name)
-			continue
+			timeout := time.Duration(c.Config.Timeout)
+			if timeout <= 0 {
+				timeout = clusters.DefaultTimeout
+			}
+			w = poller{driver: c.Driver, interval: s.opts.PollInterval, timeout: timeout}
+			s.log.Info("driver cannot watch; polling it", "cluster", name, "interval", s.opts.PollInterval)
 		}
 		wg.Go(func() { s.loop(ctx, name, w) })
 	}

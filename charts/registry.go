@@ -26,6 +26,9 @@ type Options struct {
 	// Timeout bounds one request to a repository; 30s by default.
 	Timeout time.Duration
 	Log     *slog.Logger
+	// Persist, when set, keeps repositories added at runtime (Add), sealed,
+	// so that Restore brings them back after a restart.
+	Persist *Persistence
 }
 
 // Defaults of Options.
@@ -101,7 +104,15 @@ func (r *Registry) Close() {
 // credentials: an unreachable repository is release.ErrClusterUnavailable,
 // refused credentials or a bad index release.ErrInvalidArgument.
 func (r *Registry) Add(ctx context.Context, c Config) (Info, error) {
-	return r.add(ctx, c, func(f string) string { return "input." + f }, true)
+	info, err := r.add(ctx, c, func(f string) string { return "input." + f }, true)
+	if err != nil {
+		return info, err
+	}
+	if err := r.persist(ctx, c); err != nil {
+		r.Remove(c.Name)
+		return Info{}, fmt.Errorf("repository %q not kept: %v", c.Name, err)
+	}
+	return info, nil
 }
 
 func (r *Registry) add(ctx context.Context, c Config, field func(string) string, verify bool) (Info, error) {
@@ -156,6 +167,11 @@ func (r *Registry) Remove(name string) error {
 		return fmt.Errorf("%w: repository %q is not configured", release.ErrNotFound, name)
 	}
 	rp.stop()
+	if p := r.opts.Persist; p != nil {
+		if err := p.Store.Delete(context.Background(), name); err != nil {
+			return fmt.Errorf("repository %q removed, but its kept copy is not: %v", name, err)
+		}
+	}
 	return nil
 }
 

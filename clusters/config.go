@@ -42,6 +42,11 @@ type Config struct {
 	Storage string `json:"storage,omitempty"`
 	// Timeout bounds every call to the cluster; 10s by default.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Impersonate makes calls of the helm driver on behalf of a request go
+	// to the API server as the caller (Impersonate-User/-Group), so the
+	// cluster's RBAC applies too; helmgraph's credentials need the
+	// "impersonate" verb. The release cache still syncs as helmgraph.
+	Impersonate bool `json:"impersonate,omitempty"`
 
 	// Transport says how the tiller and swift drivers reach their server:
 	// "direct" (at Address) or through the cluster's API server

@@ -67,6 +67,15 @@ func (r *Registry) start(ctx context.Context, m *ops.Manager, spec ops.Spec, val
 	if err != nil {
 		return nil, err
 	}
+	switch d := c.driver(ctx).(type) {
+	case unavailable:
+		return nil, d.err
+	case Mutator:
+		mu = d // the caller's own rights, when the cluster impersonates
+	}
+	if err := c.checkCaller(ctx, spec.Target.Namespace); err != nil {
+		return nil, err
+	}
 	unlock, err := m.Lock(spec.Target)
 	if err != nil {
 		return nil, err
@@ -97,7 +106,7 @@ func (c *Cluster) latest(ctx context.Context, ref release.Ref) (*release.Release
 	var rel *release.Release
 	err := c.call(ctx, func(ctx context.Context) error {
 		var err error
-		rel, err = c.Driver.Get(ctx, ref, 0)
+		rel, err = c.driver(ctx).Get(ctx, ref, 0)
 		return err
 	})
 	if errors.Is(err, release.ErrNotFound) {

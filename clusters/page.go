@@ -22,6 +22,9 @@ type Filter struct {
 	NameContains string
 	Statuses     []release.Status
 	Chart        string
+	// Visible, when set, hides releases the caller may not read (auth):
+	// applied before paging, so totalCount counts only what is visible.
+	Visible func(cluster, namespace string) bool
 }
 
 // Validate checks the filter against the registry and names the field at fault.
@@ -44,6 +47,9 @@ func (r *Registry) ValidateFilter(f Filter) error {
 
 // Matches reports whether the summary passes the filter.
 func (f Filter) Matches(s release.Summary) bool {
+	if f.Visible != nil && !f.Visible(s.Ref.Cluster, s.Ref.Namespace) {
+		return false
+	}
 	if len(f.Clusters) > 0 && !slices.Contains(f.Clusters, s.Ref.Cluster) {
 		return false
 	}
@@ -139,7 +145,9 @@ func decodeCursor(arg, s string, o Order) (release.Summary, error) {
 	}, nil
 }
 
-func compare(o Order, a, b release.Summary) int {
+// compare takes pointers: summaries are large and compared thousands of
+// times per page.
+func compare(o Order, a, b *release.Summary) int {
 	c := 0
 	if o.Field == OrderByUpdated {
 		c = a.Updated.Compare(b.Updated)
@@ -158,6 +166,16 @@ func compare(o Order, a, b release.Summary) int {
 
 // Paginate orders items and cuts the requested page out of them.
 func Paginate(items []release.Summary, req PageRequest) (Page, error) {
+	ptrs := make([]*release.Summary, len(items))
+	for i := range items {
+		ptrs[i] = &items[i]
+	}
+	return paginate(ptrs, req)
+}
+
+// paginate is Paginate over pointers, so that the fleet's summaries are
+// neither copied nor moved to cut one page out of them.
+func paginate(items []*release.Summary, req PageRequest) (Page, error) {
 	if req.Order.Field == "" {
 		req.Order.Field = OrderByName
 	}
@@ -193,8 +211,8 @@ func Paginate(items []release.Summary, req PageRequest) (Page, error) {
 	lo, hi := 0, len(items)
 	var window []int
 	for i := range items {
-		a := after != nil && compare(o, items[i], *after) <= 0
-		b := before != nil && compare(o, items[i], *before) >= 0
+		a := after != nil && compare(o, items[i], after) <= 0
+		b := before != nil && compare(o, items[i], before) >= 0
 		if a {
 			lo++
 		}
@@ -231,7 +249,7 @@ func Paginate(items []release.Summary, req PageRequest) (Page, error) {
 		TotalCount:      len(items),
 	}
 	for i, idx := range sel {
-		p.Items[i] = items[idx]
+		p.Items[i] = *items[idx]
 	}
 	for _, s := range p.Items {
 		p.Cursors = append(p.Cursors, encodeCursor(req.Order, s))
@@ -241,7 +259,7 @@ func Paginate(items []release.Summary, req PageRequest) (Page, error) {
 
 // selectK returns the indices (into items) of the k smallest of the
 // candidates, or the k largest when fromEnd, in ascending order.
-func selectK(items []release.Summary, candidates []int, k int, fromEnd bool, o Order) []int {
+func selectK(items []*release.Summary, candidates []int, k int, fromEnd bool, o Order) []int {
 	best := make([]int, 0, min(k, len(candidates)))
 	if k <= 0 {
 		return best
@@ -274,13 +292,19 @@ func (r *Registry) Releases(ctx context.Context, f Filter, req PageRequest) (Pag
 	if _, err := Paginate(nil, req); err != nil {
 		return Page{}, nil, err
 	}
-	all, cerrs := r.List(ctx, f.Clusters, f.Namespaces)
-	matched := all[:0]
-	for _, s := range all {
-		if f.Matches(s) {
-			matched = append(matched, s)
+	parts, cerrs := r.listParts(ctx, f.Clusters, f.Namespaces)
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	matched := make([]*release.Summary, 0, n)
+	for _, p := range parts {
+		for i := range p {
+			if f.Matches(p[i]) {
+				matched = append(matched, &p[i]) // p may be the cache's: only read
+			}
 		}
 	}
-	p, err := Paginate(matched, req)
+	p, err := paginate(matched, req)
 	return p, cerrs, err
 }

@@ -1,6 +1,7 @@
 package clusters
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,11 @@ type Cluster struct {
 	Config Config
 	Driver Driver
 	Log    *slog.Logger
+	// imp builds drivers that act as the caller (Config.Impersonate).
+	imp *impersonator
+	// review checks the caller's access before mutations of drivers that
+	// cannot impersonate (Config.Impersonate on tiller and swift).
+	review *callerReview
 }
 
 // Registry holds every configured cluster and fans calls out to them.
@@ -92,13 +98,23 @@ func Open(cfgs []Config, log *slog.Logger) (*Registry, error) {
 			d, err = helm.New(helm.Config{Cluster: c.Name, REST: rc, Storage: c.Storage, Logger: clog})
 		case "tiller":
 			d, err = tillerDriver(c, rc, clog)
+		case "swift":
+			d, err = swiftDriver(c, rc, clog)
 		default:
 			err = fmt.Errorf("clusters: unknown driver %q", c.Driver)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("cluster %q: %w", c.Name, err)
 		}
-		cs = append(cs, &Cluster{Config: c, Driver: d, Log: clog})
+		cl := &Cluster{Config: c, Driver: d, Log: clog}
+		if c.Impersonate && c.Driver == "helm" {
+			cl.imp = newImpersonator(c, rc, clog)
+		} else if c.Impersonate {
+			if cl.review, err = newCallerReview(c, rc); err != nil {
+				return nil, fmt.Errorf("cluster %q: %w", c.Name, err)
+			}
+		}
+		cs = append(cs, cl)
 	}
 	return NewRegistry(cs), nil
 }
@@ -195,6 +211,21 @@ func (r *Registry) selected(names []string) []*Cluster {
 // revision of every release in the given namespaces, in parallel. Clusters
 // that fail are reported, not fatal.
 func (r *Registry) List(ctx context.Context, names, namespaces []string) ([]release.Summary, []ClusterError) {
+	parts, cerrs := r.listParts(ctx, names, namespaces)
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	all := make([]release.Summary, 0, n)
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	return all, cerrs
+}
+
+// listParts is List without merging: one slice per cluster that answered,
+// which may be the cache's own and must not be modified.
+func (r *Registry) listParts(ctx context.Context, names, namespaces []string) ([][]release.Summary, []ClusterError) {
 	cs := r.selected(names)
 	results := make([][]release.Summary, len(cs))
 	errs := make([]error, len(cs))
@@ -214,11 +245,11 @@ func (r *Registry) List(ctx context.Context, names, namespaces []string) ([]rele
 		defer r.observed(c.Config.Name, freshness{observedAt: time.Now()})
 		errs[i] = c.call(ctx, func(ctx context.Context) error {
 			var err error
-			results[i], err = c.Driver.List(ctx, namespaces)
+			results[i], err = c.driver(ctx).List(ctx, namespaces)
 			return err
 		})
 	})
-	var all []release.Summary
+	var parts [][]release.Summary
 	var cerrs []ClusterError
 	for i, c := range cs {
 		if errs[i] != nil {
@@ -226,9 +257,9 @@ func (r *Registry) List(ctx context.Context, names, namespaces []string) ([]rele
 			cerrs = append(cerrs, newClusterError(c.Config.Name, errs[i]))
 			continue
 		}
-		all = append(all, results[i]...)
+		parts = append(parts, results[i])
 	}
-	return all, cerrs
+	return parts, cerrs
 }
 
 // filterNamespaces keeps the releases in namespaces (all when none given),
@@ -266,7 +297,7 @@ func (r *Registry) Get(ctx context.Context, ref release.Ref, revision int) (*rel
 	}
 	var rel *release.Release
 	err = c.call(ctx, func(ctx context.Context) error {
-		rel, err = c.Driver.Get(ctx, ref, revision)
+		rel, err = c.driver(ctx).Get(ctx, ref, revision)
 		return err
 	})
 	return rel, err
@@ -280,7 +311,7 @@ func (r *Registry) History(ctx context.Context, ref release.Ref) ([]release.Summ
 	}
 	var hist []release.Summary
 	err = c.call(ctx, func(ctx context.Context) error {
-		hist, err = c.Driver.History(ctx, ref)
+		hist, err = c.driver(ctx).History(ctx, ref)
 		return err
 	})
 	return hist, err
@@ -288,8 +319,11 @@ func (r *Registry) History(ctx context.Context, ref release.Ref) ([]release.Summ
 
 // Status is what a cluster answered when asked just now.
 type Status struct {
-	Name          string
-	Driver        release.DriverKind
+	Name   string
+	Driver release.DriverKind
+	// Transport is how the driver reaches the cluster: "api-server" for
+	// helm, "direct", "port-forward" or "service-proxy" for tiller and swift.
+	Transport     string
 	ServerVersion *string
 	Reachable     bool
 	LastError     *string
@@ -310,7 +344,7 @@ func (r *Registry) Statuses(ctx context.Context, names ...string) []Status {
 	out := make([]Status, len(cs))
 	cached := r.cached(ctx, cs)
 	r.each(cs, func(i int, c *Cluster) {
-		st := Status{Name: c.Config.Name, Driver: c.Driver.Kind()}
+		st := Status{Name: c.Config.Name, Driver: c.Driver.Kind(), Transport: cmp.Or(c.Config.EffectiveTransport(), "api-server")}
 		cc, fromCache := cached[c.Config.Name]
 		if fromCache {
 			st.Synced, st.Stale = cc.Synced, cc.Stale

@@ -435,3 +435,24 @@ func TestRegistryReleases(t *testing.T) {
 		})
 	}
 }
+
+func TestRegistryStatusesTransport(t *testing.T) {
+	tests := []struct {
+		cfg  clusters.Config
+		want string
+	}{
+		{clusters.Config{Name: "h", Driver: "helm"}, "api-server"},
+		{clusters.Config{Name: "t1", Driver: "tiller", Address: "127.0.0.1:44134"}, "direct"},
+		{clusters.Config{Name: "t2", Driver: "tiller"}, "port-forward"},
+		{clusters.Config{Name: "s1", Driver: "swift"}, "service-proxy"},
+		{clusters.Config{Name: "s2", Driver: "swift", Transport: "direct", Address: "http://127.0.0.1:9855"}, "direct"},
+	}
+	for _, tt := range tests {
+		c := newCluster(tt.cfg.Name, &fakeDriver{})
+		c.Config = tt.cfg
+		st := clusters.NewRegistry([]*clusters.Cluster{c}).Statuses(t.Context())
+		if st[0].Transport != tt.want {
+			t.Errorf("Statuses() for %+v: transport = %q, want %q", tt.cfg, st[0].Transport, tt.want)
+		}
+	}
+}

@@ -89,6 +89,7 @@ type ComplexityRoot struct {
 		Stale         func(childComplexity int) int
 		SyncError     func(childComplexity int) int
 		Synced        func(childComplexity int) int
+		Transport     func(childComplexity int) int
 		WatchedBy     func(childComplexity int) int
 	}
 
@@ -523,6 +524,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Cluster.Synced(childComplexity), true
+	case "Cluster.transport":
+		if e.ComplexityRoot.Cluster.Transport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.Transport(childComplexity), true
 	case "Cluster.watchedBy":
 		if e.ComplexityRoot.Cluster.WatchedBy == nil {
 			break
@@ -2046,6 +2053,8 @@ type Cluster {
   name: String!
   "How helmgraph reaches the cluster's releases."
   driver: DriverKind!
+  "How the driver reaches the cluster: ` + "`" + `api-server` + "`" + ` (HELM), ` + "`" + `direct` + "`" + `, ` + "`" + `port-forward` + "`" + ` (TILLER) or ` + "`" + `service-proxy` + "`" + ` (SWIFT)."
+  transport: String!
   "The version of what answers for the cluster (the API server's for HELM, Tiller's for TILLER and SWIFT); null when unreachable."
   serverVersion: String
   "Whether the cluster answered when this query asked it."
@@ -2311,6 +2320,8 @@ func (ec *executionContext) childFields_Cluster(ctx context.Context, field graph
 		return ec.fieldContext_Cluster_name(ctx, field)
 	case "driver":
 		return ec.fieldContext_Cluster_driver(ctx, field)
+	case "transport":
+		return ec.fieldContext_Cluster_transport(ctx, field)
 	case "serverVersion":
 		return ec.fieldContext_Cluster_serverVersion(ctx, field)
 	case "reachable":
@@ -3805,6 +3816,29 @@ func (ec *executionContext) _Cluster_driver(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Cluster_driver(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Cluster", field, false, false, "DriverKind")
+}
+
+func (ec *executionContext) _Cluster_transport(ctx context.Context, field graphql.CollectedField, obj *clusters.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_transport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Transport, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_transport(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cluster", field, false, false, "String")
 }
 
 func (ec *executionContext) _Cluster_serverVersion(ctx context.Context, field graphql.CollectedField, obj *clusters.Status) (ret graphql.Marshaler) {
@@ -9790,6 +9824,11 @@ func (ec *executionContext) _Cluster(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "driver":
 			out.Values[i] = ec._Cluster_driver(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "transport":
+			out.Values[i] = ec._Cluster_transport(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -28,10 +28,16 @@ type Filter struct {
 	Name      string
 	Kinds     []Kind
 	Phases    []Phase
+	// Visible, when set, hides operations on namespaces the caller may not
+	// read (auth); applied before paging, so totalCount counts only those.
+	Visible func(cluster, namespace string) bool
 }
 
 // Matches reports whether op passes the filter.
 func (f Filter) Matches(op *Operation) bool {
+	if f.Visible != nil && !f.Visible(op.Target.Cluster, op.Target.Namespace) {
+		return false
+	}
 	return (f.Cluster == "" || op.Target.Cluster == f.Cluster) &&
 		(f.Namespace == "" || op.Target.Namespace == f.Namespace) &&
 		(f.Name == "" || op.Target.Name == f.Name) &&

@@ -98,13 +98,16 @@ type rendered struct {
 }
 
 // eventStream connects one subscription's resolver with the response
-// interceptor: the resolver's events go to peek; the interceptor passes an
-// event on to inner, which gqlgen's execution reads, only to execute it.
+// interceptor: the interceptor takes the events from sub and passes one on
+// to inner, which gqlgen's execution reads, only when it must be executed.
+// Only the subscription's transport goroutine touches it after set-up.
 type eventStream struct {
-	op    string
-	used  atomic.Bool
-	peek  chan *clusters.ReleaseEvent
-	inner chan *clusters.ReleaseEvent
+	op      string
+	used    atomic.Bool
+	sub     *cache.Subscription
+	convert func(cache.Event) *clusters.ReleaseEvent
+	inner   chan *clusters.ReleaseEvent
+	ended   bool // the final error went out
 }
 
 type streamKey struct{}
@@ -114,7 +117,7 @@ func NewSharedEventResponses() *SharedEventResponses {
 	return &SharedEventResponses{entries: map[renderKey]*rendered{}}
 }
 
-func (*SharedEventResponses) ExtensionName() string                 { return "SharedEventResponses" }
+func (*SharedEventResponses) ExtensionName() string                   { return "SharedEventResponses" }
 func (*SharedEventResponses) Validate(graphql.ExecutableSchema) error { return nil }
 
 // InterceptOperation gives each subscription a stream its resolver may use.
@@ -128,8 +131,8 @@ func (x *SharedEventResponses) InterceptOperation(ctx context.Context, next grap
 		return next(ctx)
 	}
 	st := &eventStream{
-		op:   op.OperationName + "\x00" + op.RawQuery + "\x00" + string(vars),
-		peek: make(chan *clusters.ReleaseEvent, 1), inner: make(chan *clusters.ReleaseEvent, 1),
+		op:    op.OperationName + "\x00" + op.RawQuery + "\x00" + string(vars),
+		inner: make(chan *clusters.ReleaseEvent, 1),
 	}
 	return next(context.WithValue(ctx, streamKey{}, st))
 }
@@ -141,14 +144,23 @@ func (x *SharedEventResponses) InterceptResponse(ctx context.Context, next graph
 	if !ok || !st.used.Load() {
 		return next(ctx)
 	}
+	if st.ended {
+		close(st.inner) // gqlgen's execution sees the end of the stream
+		return next(ctx)
+	}
 	var ev *clusters.ReleaseEvent
 	select {
-	case e, open := <-st.peek:
+	case e, open := <-st.sub.C:
 		if !open {
-			close(st.inner) // gqlgen's execution sees the end of the stream
-			return next(ctx)
+			err := st.sub.Err()
+			if err == nil {
+				close(st.inner)
+				return next(ctx)
+			}
+			ev, st.ended = &clusters.ReleaseEvent{Err: err}, true
+		} else {
+			ev = st.convert(e)
 		}
-		ev = e
 	case <-ctx.Done():
 		return next(ctx)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/helmgraph/helmgraph/cache"
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/graph"
 	"github.com/helmgraph/helmgraph/graph/model"
@@ -24,11 +25,21 @@ func (r *subscriptionResolver) ReleaseEvents(ctx context.Context, filter *model.
 	if err != nil {
 		return nil, err
 	}
+	if vis := r.visible(ctx); vis != nil {
+		// Checked per event against the rules of the moment, so a rules
+		// reload applies to running subscriptions at their next event.
+		inner := match
+		match = func(ev cache.Event) bool {
+			return vis(ev.Release.Ref.Cluster, ev.Release.Ref.Namespace) && (inner == nil || inner(ev))
+		}
+	}
 	sub := r.Events.Subscribe(match)
 	if st, ok := ctx.Value(streamKey{}).(*eventStream); ok {
-		// SharedEventResponses is in use: it hands events to gqlgen itself.
+		// SharedEventResponses is in use: it takes the events from the
+		// subscription itself and hands gqlgen only those it must execute.
+		st.sub, st.convert = sub, r.releaseEvent
 		st.used.Store(true)
-		go r.forwardEvents(ctx, sub, st.peek)
+		go func() { <-ctx.Done(); sub.Close() }()
 		return st.inner, nil
 	}
 	out := make(chan *clusters.ReleaseEvent, 1)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/charts"
 	"github.com/helmgraph/helmgraph/graph"
 	"github.com/helmgraph/helmgraph/graph/model"
@@ -26,6 +27,10 @@ func (r *mutationResolver) InstallRelease(ctx context.Context, input model.Insta
 	}
 	ref, err := validRef(input.Cluster, input.Namespace, input.Name)
 	if err != nil {
+		return nil, err
+	}
+	entry := auth.Entry{Operation: "installRelease", Cluster: ref.Cluster, Namespace: ref.Namespace, Release: ref.Name, Chart: chartName(input.Chart), ValuesDigest: auth.Digest(deref(input.Values))}
+	if err := r.authorizeMutation(ctx, auth.Write, entry); err != nil {
 		return nil, err
 	}
 	vals, err := parseValues(input.Values)
@@ -52,6 +57,7 @@ func (r *mutationResolver) InstallRelease(ctx context.Context, input model.Insta
 		Options:         ops.Options{Wait: deref(input.Wait), Timeout: to, DisableHooks: deref(input.DisableHooks), Description: deref(input.Description), DryRun: deref(input.DryRun)},
 		CreateNamespace: deref(input.CreateNamespace), Atomic: deref(input.Atomic), Force: deref(input.Force),
 	})
+	r.audited(ctx, entry, op, err)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +71,10 @@ func (r *mutationResolver) UpgradeRelease(ctx context.Context, input model.Upgra
 	}
 	ref, err := validRef(input.Cluster, input.Namespace, input.Name)
 	if err != nil {
+		return nil, err
+	}
+	entry := auth.Entry{Operation: "upgradeRelease", Cluster: ref.Cluster, Namespace: ref.Namespace, Release: ref.Name, Chart: chartName(input.Chart), ValuesDigest: auth.Digest(deref(input.Values))}
+	if err := r.authorizeMutation(ctx, auth.Write, entry); err != nil {
 		return nil, err
 	}
 	vals, err := parseValues(input.Values)
@@ -92,6 +102,7 @@ func (r *mutationResolver) UpgradeRelease(ctx context.Context, input model.Upgra
 		Atomic:  deref(input.Atomic), Force: deref(input.Force),
 		ReuseValues: deref(input.ReuseValues), ResetValues: deref(input.ResetValues),
 	})
+	r.audited(ctx, entry, op, err)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +116,10 @@ func (r *mutationResolver) RollbackRelease(ctx context.Context, input model.Roll
 	}
 	ref, err := validRef(input.Cluster, input.Namespace, input.Name)
 	if err != nil {
+		return nil, err
+	}
+	entry := auth.Entry{Operation: "rollbackRelease", Cluster: ref.Cluster, Namespace: ref.Namespace, Release: ref.Name}
+	if err := r.authorizeMutation(ctx, auth.Write, entry); err != nil {
 		return nil, err
 	}
 	to, err := parseTimeout(input.Timeout)
@@ -122,6 +137,7 @@ func (r *mutationResolver) RollbackRelease(ctx context.Context, input model.Roll
 		Ref: ref, Revision: rev, Force: deref(input.Force),
 		Options: ops.Options{Wait: deref(input.Wait), Timeout: to, DisableHooks: deref(input.DisableHooks), Description: deref(input.Description), DryRun: deref(input.DryRun)},
 	})
+	r.audited(ctx, entry, op, err)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +153,10 @@ func (r *mutationResolver) UninstallRelease(ctx context.Context, input model.Uni
 	if err != nil {
 		return nil, err
 	}
+	entry := auth.Entry{Operation: "uninstallRelease", Cluster: ref.Cluster, Namespace: ref.Namespace, Release: ref.Name}
+	if err := r.authorizeMutation(ctx, auth.Admin, entry); err != nil {
+		return nil, err
+	}
 	to, err := parseTimeout(input.Timeout)
 	if err != nil {
 		return nil, err
@@ -145,6 +165,7 @@ func (r *mutationResolver) UninstallRelease(ctx context.Context, input model.Uni
 		Ref: ref, KeepHistory: deref(input.KeepHistory),
 		Options: ops.Options{Wait: deref(input.Wait), Timeout: to, DisableHooks: deref(input.DisableHooks), Description: deref(input.Description)},
 	})
+	r.audited(ctx, entry, op, err)
 	if err != nil {
 		return nil, err
 	}
@@ -160,11 +181,16 @@ func (r *mutationResolver) TestRelease(ctx context.Context, input model.TestRele
 	if err != nil {
 		return nil, err
 	}
+	entry := auth.Entry{Operation: "testRelease", Cluster: ref.Cluster, Namespace: ref.Namespace, Release: ref.Name}
+	if err := r.authorizeMutation(ctx, auth.Write, entry); err != nil {
+		return nil, err
+	}
 	to, err := parseTimeout(input.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	op, err := r.Registry.Test(ctx, r.Ops, ops.TestRequest{Ref: ref, Timeout: to, Filter: input.Filter})
+	r.audited(ctx, entry, op, err)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +201,11 @@ func (r *mutationResolver) TestRelease(ctx context.Context, input model.TestRele
 func (r *mutationResolver) AddRepository(ctx context.Context, input model.RepositoryInput) (*model.Repository, error) {
 	if err := r.opsReady(); err != nil {
 		return nil, err
+	}
+	if r.Auth != nil {
+		if err := r.Auth.Authorize(ctx, auth.Admin, auth.Entry{Operation: "addRepository", Cluster: auth.Everywhere, Namespace: auth.Everywhere, Chart: input.Name}); err != nil {
+			return nil, err
+		}
 	}
 	cfg := charts.Config{
 		Name: input.Name, URL: input.URL, Flavor: deref(input.Flavor),
@@ -189,6 +220,7 @@ func (r *mutationResolver) AddRepository(ctx context.Context, input model.Reposi
 		cfg.RefreshInterval = charts.Duration(d)
 	}
 	info, err := r.Charts.Add(ctx, cfg)
+	r.auditRepository(ctx, "addRepository", input.Name, err)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +233,14 @@ func (r *mutationResolver) RemoveRepository(ctx context.Context, name string) (b
 	if err := r.opsReady(); err != nil {
 		return false, err
 	}
-	if err := r.Charts.Remove(name); err != nil {
+	if r.Auth != nil {
+		if err := r.Auth.Authorize(ctx, auth.Admin, auth.Entry{Operation: "removeRepository", Cluster: auth.Everywhere, Namespace: auth.Everywhere, Chart: name}); err != nil {
+			return false, err
+		}
+	}
+	err := r.Charts.Remove(name)
+	r.auditRepository(ctx, "removeRepository", name, err)
+	if err != nil {
 		if errors.Is(err, release.ErrNotFound) {
 			return false, nil
 		}
@@ -216,6 +255,9 @@ func (r *mutationResolver) RefreshRepository(ctx context.Context, name string) (
 	if err := r.opsReady(); err != nil {
 		return nil, err
 	}
+	if err := r.authenticated(ctx); err != nil {
+		return nil, err
+	}
 	info, err := r.Charts.Refresh(ctx, name)
 	if err != nil {
 		return nil, err
@@ -228,11 +270,17 @@ func (r *mutationResolver) UploadChart(ctx context.Context, repository string, a
 	if err := r.opsReady(); err != nil {
 		return nil, err
 	}
+	if r.Auth != nil {
+		if err := r.Auth.Authorize(ctx, auth.Admin, auth.Entry{Operation: "uploadChart", Cluster: auth.Everywhere, Namespace: auth.Everywhere, Chart: repository}); err != nil {
+			return nil, err
+		}
+	}
 	data, err := readUpload(&archive, r.Charts.MaxArchiveBytes())
 	if err != nil {
 		return nil, fmt.Errorf("%w: archive: %v", release.ErrInvalidArgument, err)
 	}
 	ch, err := r.Charts.Upload(ctx, repository, archive.Filename, data)
+	r.auditRepository(ctx, "uploadChart", repository, err)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +300,9 @@ func (r *queryResolver) Operation(ctx context.Context, id string) (*model.Operat
 	if err != nil {
 		return nil, err
 	}
+	if err := r.authorize(ctx, auth.Read, "operation", op.Target); err != nil {
+		return nil, err
+	}
 	return r.operation(op), nil
 }
 
@@ -260,7 +311,9 @@ func (r *queryResolver) Operations(ctx context.Context, filter *model.OperationF
 	if err := r.opsReady(); err != nil {
 		return nil, err
 	}
-	p, err := r.Ops.List(ctx, opFilter(filter), first, deref(after))
+	of := opFilter(filter)
+	of.Visible = r.visible(ctx)
+	p, err := r.Ops.List(ctx, of, first, deref(after))
 	if err != nil {
 		return nil, err
 	}
@@ -283,6 +336,9 @@ func (r *queryResolver) Repositories(ctx context.Context) ([]*model.Repository, 
 	if err := r.opsReady(); err != nil {
 		return nil, err
 	}
+	if err := r.authenticated(ctx); err != nil {
+		return nil, err
+	}
 	out := []*model.Repository{}
 	for _, in := range r.Resolver.Charts.Repositories() {
 		out = append(out, repositoryModel(in))
@@ -293,6 +349,9 @@ func (r *queryResolver) Repositories(ctx context.Context) ([]*model.Repository, 
 // Charts is the resolver for the charts field.
 func (r *queryResolver) Charts(ctx context.Context, repository string, query *string, first *int, after *string) (*model.ChartConnection, error) {
 	if err := r.opsReady(); err != nil {
+		return nil, err
+	}
+	if err := r.authenticated(ctx); err != nil {
 		return nil, err
 	}
 	p, err := r.Resolver.Charts.Charts(ctx, repository, deref(query), first, deref(after))
@@ -323,10 +382,21 @@ func (r *subscriptionResolver) Operation(ctx context.Context, id string) (<-chan
 	if err != nil {
 		return nil, err
 	}
+	first, ok := <-in
+	if !ok {
+		return nil, fmt.Errorf("%w: operation %q", release.ErrNotFound, id)
+	}
+	if err := r.authorize(ctx, auth.Read, "operation", first.Target); err != nil {
+		return nil, err
+	}
+	vis := r.visible(ctx)
 	out := make(chan *model.Operation, 1)
 	go func() {
 		defer close(out)
-		for op := range in {
+		for op := range seq(first, in) {
+			if vis != nil && !vis(op.Target.Cluster, op.Target.Namespace) {
+				return // the rules changed: this subscriber may no longer read it
+			}
 			select {
 			case out <- r.operation(op):
 			case <-ctx.Done():

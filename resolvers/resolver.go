@@ -21,4 +21,6 @@ type Resolver struct {
 	// Ops runs and tracks mutations; Charts resolves the charts they install.
 	Ops    *ops.Manager
 	Charts *charts.Registry
+	// Auth authorizes every request before any driver call; nil allows all.
+	Auth Authorizer
 }

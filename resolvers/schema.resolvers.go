@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/graph"
 	"github.com/helmgraph/helmgraph/graph/model"
@@ -18,7 +19,16 @@ import (
 
 // Clusters is the resolver for the clusters field.
 func (r *queryResolver) Clusters(ctx context.Context) ([]*clusters.Status, error) {
-	sts := r.Registry.Statuses(ctx)
+	var names []string
+	for _, n := range r.Registry.Names() {
+		if r.visibleCluster(ctx, n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return []*clusters.Status{}, nil // Statuses of no names would be every cluster
+	}
+	sts := r.Registry.Statuses(ctx, names...)
 	out := make([]*clusters.Status, len(sts))
 	for i := range sts {
 		out[i] = &sts[i]
@@ -28,7 +38,7 @@ func (r *queryResolver) Clusters(ctx context.Context) ([]*clusters.Status, error
 
 // Cluster is the resolver for the cluster field.
 func (r *queryResolver) Cluster(ctx context.Context, name string) (*clusters.Status, error) {
-	if _, err := r.Registry.Cluster(name); err != nil {
+	if _, err := r.Registry.Cluster(name); err != nil || !r.visibleCluster(ctx, name) {
 		return nil, nil
 	}
 	st := r.Registry.Statuses(ctx, name)
@@ -38,6 +48,7 @@ func (r *queryResolver) Cluster(ctx context.Context, name string) (*clusters.Sta
 // Releases is the resolver for the releases field.
 func (r *queryResolver) Releases(ctx context.Context, filter *model.ReleaseFilter, first *int, after *string, last *int, before *string, orderBy *model.ReleaseOrder) (*model.ReleaseConnection, error) {
 	f, req := fleetQuery(filter, first, after, last, before, orderBy)
+	f.Visible = r.visible(ctx)
 	page, cerrs, err := r.Registry.Releases(ctx, f, req)
 	if err != nil {
 		return nil, err
@@ -58,6 +69,9 @@ func (r *queryResolver) Release(ctx context.Context, cluster string, namespace s
 	if err != nil {
 		return nil, err
 	}
+	if err := r.authorize(ctx, auth.Read, "release", ref); err != nil {
+		return nil, err
+	}
 	rel, err := r.Registry.Get(ctx, ref, rev)
 	if err != nil {
 		return nil, err
@@ -69,6 +83,9 @@ func (r *queryResolver) Release(ctx context.Context, cluster string, namespace s
 func (r *queryResolver) Node(ctx context.Context, id string) (release.Node, error) {
 	ref, err := release.ParseID(id)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.authorize(ctx, auth.Read, "node", ref); err != nil {
 		return nil, err
 	}
 	rel, err := r.Registry.Get(ctx, ref, 0)

@@ -188,17 +188,17 @@ func TestReleasesSpanClusters(t *testing.T) {
 
 	var cl struct {
 		Clusters []struct {
-			Name, Driver, ServerVersion string
+			Name, Driver, Transport, ServerVersion string
 			Reachable                   bool
 			ReleaseCount                int
 		}
 	}
-	data(t, ts, `{ clusters { name driver serverVersion reachable releaseCount } }`, nil, &cl)
+	data(t, ts, `{ clusters { name driver transport serverVersion reachable releaseCount } }`, nil, &cl)
 	if len(cl.Clusters) != 2 {
 		t.Fatalf("clusters = %+v, want 2", cl.Clusters)
 	}
 	for _, c := range cl.Clusters {
-		if !c.Reachable || c.Driver != "HELM" || !strings.HasPrefix(c.ServerVersion, "v1.37") || c.ReleaseCount < 2 {
+		if !c.Reachable || c.Driver != "HELM" || c.Transport != "api-server" || !strings.HasPrefix(c.ServerVersion, "v1.37") || c.ReleaseCount < 2 {
 			t.Errorf("cluster %+v: want reachable HELM v1.37.x with at least 2 releases", c)
 		}
 	}

@@ -14,11 +14,14 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	coderws "github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/cache"
 	"github.com/helmgraph/helmgraph/charts"
 	"github.com/helmgraph/helmgraph/clusters"
@@ -49,6 +52,11 @@ type Options struct {
 	Charts *charts.Registry
 	// MaxUploadBytes bounds a multipart request body (chart uploads); 5 MiB by default.
 	MaxUploadBytes int64
+	// Auth authenticates and authorizes every request (see auth); nil
+	// serves everyone everything, which only tests and tools do.
+	Auth *auth.Guard
+	// API hardens the GraphQL endpoint: limits, CORS, rate limit.
+	API APIOptions
 }
 
 // Server is helmgraph's HTTP server.
@@ -58,6 +66,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	metrics *metrics
+	rl      limiters
 }
 
 // New builds the server's handlers.
@@ -74,6 +83,7 @@ func New(opts Options) *Server {
 	if opts.MaxUploadBytes == 0 {
 		opts.MaxUploadBytes = 5 << 20
 	}
+	opts.API.defaults()
 	s := &Server{opts: opts, log: opts.Log, metrics: newMetrics()}
 	if opts.Ops == nil {
 		opts.Ops = ops.NewManager(ops.NewMemoryStore(0), opts.Log)
@@ -85,22 +95,35 @@ func New(opts Options) *Server {
 	}
 	s.opts = opts
 
-	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: opts.Registry, Log: opts.Log, Events: opts.Events, Ops: opts.Ops, Charts: opts.Charts}}))
+	res := &resolvers.Resolver{Registry: opts.Registry, Log: opts.Log, Events: opts.Events, Ops: opts.Ops, Charts: opts.Charts}
+	if opts.Auth != nil {
+		res.Auth = opts.Auth
+	}
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
 	// Both subprotocols: graphql-transport-ws (keepalive by ping/pong) and
 	// the legacy graphql-ws (keepalive by "ka" messages).
 	gql.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: opts.KeepAlive,
 		PingPongInterval:      opts.KeepAlive,
-		InitFunc: func(ctx context.Context, _ transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			return ctx, nil, nil // no authentication yet: anyone may subscribe, as anyone may query
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			ctx, err := s.wsInit(ctx, p)
+			return ctx, nil, err
 		},
+		// Browsers send an Origin: only the same origin and the CORS allow-list may connect.
+		Implementation:   transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{OriginPatterns: originPatterns(opts.API.CORS)}},
+		PayloadReadLimit: &opts.API.WebsocketReadLimit,
 	})
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
 	// Chart archives arrive as GraphQL multipart requests (the Upload scalar).
 	gql.AddTransport(transport.MultipartForm{MaxUploadSize: opts.MaxUploadBytes, MaxMemory: opts.MaxUploadBytes})
-	gql.Use(extension.Introspection{})
+	if !opts.API.DisableIntrospection {
+		gql.Use(extension.Introspection{})
+	}
+	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](opts.API.PersistedQueries)})
+	gql.Use(extension.FixedComplexityLimit(opts.API.MaxComplexity))
+	gql.Use(depthLimit{max: opts.API.MaxDepth})
 	gql.Use(resolvers.NewSharedEventResponses())
 	gql.SetErrorPresenter(resolvers.ErrorPresenter)
 	gql.SetRecoverFunc(func(ctx context.Context, v any) error {
@@ -123,7 +146,7 @@ func New(opts Options) *Server {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", s.limit(gql))
+	mux.Handle("/graphql", s.cors(s.limit(s.authenticate(gql))))
 	pageHandlers(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

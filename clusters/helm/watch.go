@@ -3,6 +3,7 @@ package helm
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -37,7 +38,7 @@ func (d *Driver) Watch(ctx context.Context, sink release.Sink) error {
 	w := &watcher{d: d, sink: sink, revs: map[release.Ref]map[int]objMeta{}, latest: map[release.Ref]release.Summary{}}
 	rv, err := w.list(ctx)
 	if err != nil {
-		return classify(d.where("list releases", ""), err)
+		return w.describe("list releases", err)
 	}
 	for ctx.Err() == nil {
 		rv, err = w.watch(ctx, mc, rv)
@@ -47,13 +48,27 @@ func (d *Driver) Watch(ctx context.Context, sink release.Sink) error {
 			// Too far behind for the API server's watch cache: list again.
 			d.log.Info("helm storage watch expired; relisting", slog.Any("error", err))
 			if rv, err = w.list(ctx); err != nil {
-				return classify(d.where("relist releases", ""), err)
+				return w.describe("relist releases", err)
 			}
 		case err != nil:
-			return classify(d.where("watch releases", ""), err)
+			return w.describe("watch releases", err)
 		}
 	}
 	return nil
+}
+
+// apiError marks an error of the API server, as opposed to one of the sink.
+type apiError struct{ error }
+
+func (e apiError) Unwrap() error { return e.error }
+
+// describe classifies the API server's errors; the sink's pass unchanged.
+func (w *watcher) describe(what string, err error) error {
+	var ae apiError
+	if errors.As(err, &ae) {
+		return classify(w.d.where(what, ""), ae.error)
+	}
+	return err
 }
 
 // objMeta is what the watch knows of one storage object (one revision).
@@ -160,7 +175,7 @@ func (w *watcher) list(ctx context.Context) (string, error) {
 		if d.storage == StorageConfigMap {
 			l, err := d.client.CoreV1().ConfigMaps(metav1.NamespaceAll).List(ctx, opts)
 			if err != nil {
-				return "", err
+				return "", apiError{err}
 			}
 			for i := range l.Items {
 				add(l.Items[i].ObjectMeta, []byte(l.Items[i].Data["release"]))
@@ -169,7 +184,7 @@ func (w *watcher) list(ctx context.Context) (string, error) {
 		} else {
 			l, err := d.client.CoreV1().Secrets(metav1.NamespaceAll).List(ctx, opts)
 			if err != nil {
-				return "", err
+				return "", apiError{err}
 			}
 			for i := range l.Items {
 				add(l.Items[i].ObjectMeta, l.Items[i].Data["release"])
@@ -220,7 +235,7 @@ func (w *watcher) watch(ctx context.Context, mc metadata.Interface, rv string) (
 		LabelSelector: "owner=helm", ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout,
 	})
 	if err != nil {
-		return rv, err
+		return rv, apiError{err}
 	}
 	defer wi.Stop()
 	for {
@@ -232,7 +247,7 @@ func (w *watcher) watch(ctx context.Context, mc metadata.Interface, rv string) (
 				return rv, nil
 			}
 			if ev.Type == watch.Error {
-				return rv, apierrors.FromObject(ev.Object)
+				return rv, apiError{apierrors.FromObject(ev.Object)}
 			}
 			m, ok := ev.Object.(*metav1.PartialObjectMetadata)
 			if !ok {
@@ -346,12 +361,12 @@ func (w *watcher) fetch(ctx context.Context, ref release.Ref, rev int, m objMeta
 }
 
 func (w *watcher) fetchFailed(ref release.Ref, rev int, m objMeta, err error) (release.Summary, error) {
-	if apierrors.IsNotFound(err) {
-		// Gone already: the watch's DELETED event follows. Keep the release
-		// visible from its labels meanwhile.
-		return w.d.labelSummary(object{namespace: m.namespace, name: m.name, labels: map[string]string{"status": m.status}}, ref.Name, rev), nil
+	if !apierrors.IsNotFound(err) {
+		return release.Summary{}, apiError{err}
 	}
-	return release.Summary{}, err
+	// Gone already: the watch's DELETED event follows. Keep the release
+	// visible from its labels meanwhile.
+	return w.d.labelSummary(object{namespace: m.namespace, name: m.name, labels: map[string]string{"status": m.status}}, ref.Name, rev), nil
 }
 
 // DefaultFetchTimeout bounds one GET of a storage object when the REST config sets no timeout.

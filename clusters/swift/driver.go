@@ -7,6 +7,7 @@
 package swift
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/protoadapt"
@@ -41,6 +43,9 @@ type Config struct {
 	Endpoint Endpoint
 	// Logger receives the driver's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// PollInterval is how often Watch lists releases
+	// (tiller.DefaultPollInterval when 0).
+	PollInterval time.Duration
 }
 
 // Endpoint says where swift's routes are and with which client to call them.
@@ -71,9 +76,10 @@ func (d Direct) Base(context.Context) (string, *http.Client, error) {
 // Driver reads the Helm v2 releases of one cluster through swift. It is
 // safe for concurrent use.
 type Driver struct {
-	cluster  string
-	endpoint Endpoint
-	log      *slog.Logger
+	cluster      string
+	endpoint     Endpoint
+	log          *slog.Logger
+	pollInterval time.Duration
 }
 
 // New returns a Driver for cfg.Cluster. It does not contact swift.
@@ -88,8 +94,14 @@ func New(cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Driver{cluster: cfg.Cluster, endpoint: cfg.Endpoint,
+	return &Driver{cluster: cfg.Cluster, endpoint: cfg.Endpoint, pollInterval: cfg.PollInterval,
 		log: log.With(slog.String("cluster", cfg.Cluster), slog.String("driver", "swift"), slog.String("transport", cfg.Endpoint.Name()))}, nil
+}
+
+// Watch feeds sink with the cluster's releases, polling swift's list (it
+// has no watch API); see tiller.PollWatch.
+func (d *Driver) Watch(ctx context.Context, sink release.Sink) error {
+	return tiller.PollWatch(ctx, sink, d.pollInterval, func(ctx context.Context) ([]release.Summary, error) { return d.List(ctx, nil) })
 }
 
 // Kind reports release.DriverSwift.
@@ -104,10 +116,19 @@ type apiError struct {
 	Error   string `json:"error"`
 	Code    int    `json:"code"`
 	Message string `json:"message"`
+	// Kind is "Status" when the API server answered instead of swift
+	// (service-proxy: no such service, no endpoints, forbidden).
+	Kind string `json:"kind"`
 }
 
 // get calls a swift route and decodes its JSON answer into out.
 func (d *Driver) get(ctx context.Context, what, path string, q url.Values, out any) error {
+	return d.call(ctx, what, http.MethodGet, path, q, nil, out)
+}
+
+// call sends a request (body, when not nil, as JSON) to a swift route and
+// decodes its JSON answer into out.
+func (d *Driver) call(ctx context.Context, what, method, path string, q url.Values, body any, out any) error {
 	base, client, err := d.endpoint.Base(ctx)
 	if err != nil {
 		return d.unavailable(what, err)
@@ -116,27 +137,38 @@ func (d *Driver) get(ctx context.Context, what, path string, q url.Values, out a
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return d.unavailable(what, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return d.unavailable(what, fmt.Errorf("read response: %w", err))
 	}
-	if len(body) > maxBody {
+	if len(answer) > maxBody {
 		return d.unavailable(what, fmt.Errorf("response larger than %d MiB", maxBody>>20))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return d.httpError(what, resp.StatusCode, body)
+		return d.httpError(what, resp.StatusCode, answer)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := json.Unmarshal(answer, out); err != nil {
 		return d.unavailable(what, fmt.Errorf("decode response: %w", err))
 	}
 	return nil
@@ -167,11 +199,17 @@ func (d *Driver) httpError(what string, code int, body []byte) error {
 	}
 	where := d.where(what)
 	switch {
+	case e.Kind == "Status" && code == http.StatusForbidden:
+		return fmt.Errorf("%s: %w: the API server refused the service proxy: %s", where, release.ErrClusterUnavailable, msg)
+	case e.Kind == "Status":
+		return fmt.Errorf("%s: %w: API server: HTTP %d: %s", where, release.ErrClusterUnavailable, code, msg)
 	case strings.Contains(msg, "incompatible versions"):
 		return fmt.Errorf("%s: %w: tiller behind swift refuses swift's Helm v2 client (%s)", where, release.ErrClusterUnavailable, msg)
 	case code == http.StatusNotFound && e.Code == 0:
 		// Not grpc-gateway's body: the path itself is unknown (no swift there).
 		return fmt.Errorf("%s: %w: HTTP %d: %s", where, release.ErrClusterUnavailable, code, msg)
+	case tiller.OpSentinel(msg) != nil:
+		return fmt.Errorf("%s: %w: %s", where, tiller.OpSentinel(msg), msg)
 	case code == http.StatusNotFound, strings.Contains(msg, "not found"), strings.HasPrefix(msg, "no revision for release"):
 		return fmt.Errorf("%s: %w: %s", where, release.ErrNotFound, msg)
 	case code == http.StatusBadRequest, strings.HasPrefix(msg, "invalid release name"):
@@ -338,12 +376,7 @@ func (d *Driver) describe(ref release.Ref) string {
 	return fmt.Sprintf("release %q in namespace %q of cluster %q", ref.Name, ref.Namespace, d.cluster)
 }
 
-func validRef(ref release.Ref) error {
-	if ref.Namespace == "" || ref.Name == "" {
-		return fmt.Errorf("%w: release %q in namespace %q: both a namespace and a name are required", release.ErrInvalidArgument, ref.Name, ref.Namespace)
-	}
-	return nil
-}
+func validRef(ref release.Ref) error { return tiller.ValidateRef(ref) }
 
 func dedupe(s []string) []string {
 	out := slices.Clone(s)

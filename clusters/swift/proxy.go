@@ -82,8 +82,11 @@ func (p *ServiceProxy) Base(ctx context.Context) (string, *http.Client, error) {
 	if !strings.Contains(host, "://") {
 		host = "https://" + host
 	}
-	p.base = fmt.Sprintf("%s%s/api/v1/namespaces/%s/services/%s:%s/proxy", host, strings.TrimRight(p.REST.APIPath, "/"),
-		url.PathEscape(ns), url.PathEscape(svc), url.PathEscape(port))
+	target := url.PathEscape(svc)
+	if port != "" {
+		target += ":" + url.PathEscape(port)
+	}
+	p.base = fmt.Sprintf("%s/api/v1/namespaces/%s/services/%s/proxy", host, url.PathEscape(ns), target)
 	p.client = client
 	return p.base, p.client, nil
 }

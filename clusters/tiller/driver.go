@@ -12,12 +12,14 @@ import (
 	"math"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -63,16 +65,20 @@ type Config struct {
 	TLS *TLS
 	// Logger receives the driver's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// PollInterval is how often Watch lists Tiller (DefaultPollInterval
+	// when 0).
+	PollInterval time.Duration
 }
 
 // Driver reads the Helm v2 releases of one cluster from its Tiller. It is
 // safe for concurrent use.
 type Driver struct {
-	cluster   string
-	transport Transport
-	log       *slog.Logger
-	conn      *grpc.ClientConn
-	svc       services.ReleaseServiceClient
+	cluster      string
+	transport    Transport
+	pollInterval time.Duration
+	log          *slog.Logger
+	conn         *grpc.ClientConn
+	svc          services.ReleaseServiceClient
 	// dialErr is the last failed dial's error, nil after a good one: gRPC
 	// flattens it into a string, and it says best what is wrong (no tiller
 	// pod, connection refused).
@@ -111,7 +117,7 @@ func New(cfg Config) (*Driver, error) {
 		creds = credentials.NewTLS(tc)
 	}
 	t := cfg.Transport
-	d := &Driver{cluster: cfg.Cluster, transport: t}
+	d := &Driver{cluster: cfg.Cluster, transport: t, pollInterval: cfg.PollInterval}
 	conn, err := grpc.NewClient("passthrough:///tiller",
 		grpc.WithTransportCredentials(creds),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
@@ -126,6 +132,12 @@ func New(cfg Config) (*Driver, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: 20 * time.Second}),
 		grpc.WithUserAgent("helmgraph"),
+		// A Tiller (or forward) that comes back is used again within
+		// seconds, not after gRPC's default backoff of up to two minutes.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("tiller driver for cluster %q: %w", cfg.Cluster, err)
@@ -354,9 +366,20 @@ func (d *Driver) describe(ref release.Ref) string {
 	return fmt.Sprintf("release %q in namespace %q of cluster %q", ref.Name, ref.Namespace, d.cluster)
 }
 
-func validRef(ref release.Ref) error {
+func validRef(ref release.Ref) error { return ValidateRef(ref) }
+
+// validName is Tiller's own rule for release names (ValidName, at most 53
+// characters).
+var validName = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])+$`)
+
+// ValidateRef checks a ref as Tiller would check its name, before the name
+// goes into a request (or, for swift, a URL path).
+func ValidateRef(ref release.Ref) error {
 	if ref.Namespace == "" || ref.Name == "" {
 		return fmt.Errorf("%w: release %q in namespace %q: both a namespace and a name are required", release.ErrInvalidArgument, ref.Name, ref.Namespace)
+	}
+	if len(ref.Name) > 53 || !validName.MatchString(ref.Name) {
+		return fmt.Errorf("%w: release name %q: Helm v2 names are at most 53 letters, digits, '-', '_' and '.', starting and ending with a letter or digit", release.ErrInvalidArgument, ref.Name)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,10 +28,14 @@ import (
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/clusters/tiller"
 	"github.com/helmgraph/helmgraph/internal/localcluster"
+	"github.com/helmgraph/helmgraph/internal/testenv"
 	"github.com/helmgraph/helmgraph/release"
 )
 
-var _ clusters.Driver = (*tiller.Driver)(nil)
+var (
+	_ clusters.Driver  = (*tiller.Driver)(nil)
+	_ clusters.Watcher = (*tiller.Driver)(nil)
+)
 
 const clusterName = "tiller-test"
 
@@ -40,12 +45,6 @@ var (
 	testTiller *localcluster.Tiller
 	tillerBin  string
 	testDir    string
-)
-
-var (
-	frontendV1 = map[string]any{"message": "v1"}
-	frontendV2 = map[string]any{"message": "v2", "replicaCount": 2}
-	apiV1      = map[string]any{"message": "api", "service": map[string]any{"port": 8080}}
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -78,38 +77,14 @@ func run(m *testing.M) int {
 		return fail("start tiller: %v", err)
 	}
 	defer testTiller.Stop()
-	if err := seed(ctx, testTiller.Addr); err != nil {
+	if err := localcluster.SeedTiller(ctx, testTiller.Addr); err != nil {
 		return fail("seed: %v", err)
 	}
-	return m.Run()
-}
-
-func seed(ctx context.Context, addr string) error {
-	c, err := localcluster.DialTiller(addr)
-	if err != nil {
-		return err
+	code := m.Run()
+	if bigTiller != nil {
+		bigTiller.Stop()
 	}
-	defer c.Close()
-	if err := c.Install(ctx, "shop", "frontend", "webapp", frontendV1); err != nil {
-		return err
-	}
-	if err := c.Upgrade(ctx, "frontend", "webapp", frontendV2); err != nil {
-		return err
-	}
-	if err := c.Install(ctx, "shop", "api", "webapp", apiV1); err != nil {
-		return err
-	}
-	err = c.Upgrade(ctx, "api", "webapp", map[string]any{"breakMe": true})
-	if err == nil || !strings.Contains(err.Error(), "Bad_Name") {
-		return fmt.Errorf("upgrade of api with breakMe: error = %v, want the API server's refusal of Bad_Name", err)
-	}
-	if err := c.Install(ctx, "store", "cache", "cache", nil); err != nil {
-		return err
-	}
-	if err := c.Install(ctx, "cron", "nightly", "jobs", map[string]any{"schedule": "0 2 * * *"}); err != nil {
-		return err
-	}
-	return c.Delete(ctx, "nightly", false)
+	return code
 }
 
 func newDriver(t *testing.T, tr tiller.Transport, tlsCfg *tiller.TLS) *tiller.Driver {
@@ -149,130 +124,15 @@ func briefs(ss []release.Summary) []brief {
 }
 
 var (
-	webapp = release.Chart{Name: "webapp", Version: "1.4.0", AppVersion: "6.5.0"}
-	cache  = release.Chart{Name: "cache", Version: "0.9.2", AppVersion: "7.2.4"}
-	jobs   = release.Chart{Name: "jobs", Version: "2.1.0", AppVersion: "1.0.3"}
-
+	webapp         = release.Chart{Name: "webapp", Version: "1.4.0", AppVersion: "6.5.0"}
 	frontendLatest = brief{clusterName + "/shop/frontend", 2, release.StatusDeployed, "DEPLOYED", webapp}
 	apiLatest      = brief{clusterName + "/shop/api", 2, release.StatusFailed, "FAILED", webapp}
-	cacheLatest    = brief{clusterName + "/store/cache", 1, release.StatusDeployed, "DEPLOYED", cache}
-	nightlyLatest  = brief{clusterName + "/cron/nightly", 1, release.StatusUninstalled, "DELETED", jobs}
 )
 
-// listFixture is List on a driver, checked against the seeded releases;
-// the port-forward tests reuse it.
-func listFixture(t *testing.T, d clusters.Driver) {
-	t.Helper()
-	tests := []struct {
-		name       string
-		namespaces []string
-		want       []brief
-	}{
-		{"all namespaces", nil, []brief{nightlyLatest, apiLatest, frontendLatest, cacheLatest}},
-		{"one namespace", []string{"shop"}, []brief{apiLatest, frontendLatest}},
-		{"two namespaces, one twice", []string{"store", "cron", "store"}, []brief{nightlyLatest, cacheLatest}},
-		{"namespace without releases", []string{"kube-system"}, []brief{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := d.List(ctxFor(t), tt.namespaces)
-			if err != nil {
-				t.Fatalf("List(%v) error = %v", tt.namespaces, err)
-			}
-			if !reflect.DeepEqual(briefs(got), tt.want) {
-				t.Errorf("List(%v) =\n%+v\nwant\n%+v", tt.namespaces, briefs(got), tt.want)
-			}
-			for _, s := range got {
-				if s.Driver != release.DriverTiller || s.Updated.IsZero() || s.Description == "" {
-					t.Errorf("List: %s: driver %q, updated %v, description %q; want TILLER, a time, a description", s.Ref, s.Driver, s.Updated, s.Description)
-				}
-			}
-		})
-	}
-}
-
-func TestList(t *testing.T) { listFixture(t, direct(t)) }
-
-func TestGet(t *testing.T) {
-	d := direct(t)
-	tests := []struct {
-		name     string
-		ref      release.Ref
-		revision int
-		want     brief
-		values   map[string]any
-		computed map[string]any // a subset the computed values must contain
-		manifest []string
-		notes    string
-	}{
-		{
-			name: "latest", ref: release.Ref{Cluster: clusterName, Namespace: "shop", Name: "frontend"},
-			want:     frontendLatest,
-			values:   map[string]any{"message": "v2", "replicaCount": float64(2)},
-			computed: map[string]any{"message": "v2", "replicaCount": float64(2), "breakMe": false, "service": map[string]any{"type": "ClusterIP", "port": float64(80)}},
-			manifest: []string{"kind: Deployment", "replicas: 2", `MESSAGE: "v2"`},
-			notes:    `frontend serves "v2" on port 80.`,
-		},
-		{
-			name: "older revision", ref: release.Ref{Cluster: clusterName, Namespace: "shop", Name: "frontend"}, revision: 1,
-			want:     brief{clusterName + "/shop/frontend", 1, release.StatusSuperseded, "SUPERSEDED", webapp},
-			values:   map[string]any{"message": "v1"},
-			computed: map[string]any{"message": "v1", "replicaCount": float64(1)},
-			manifest: []string{"replicas: 1", `MESSAGE: "v1"`},
-			notes:    `frontend serves "v1" on port 80.`,
-		},
-		{
-			name: "failed upgrade", ref: release.Ref{Cluster: clusterName, Namespace: "shop", Name: "api"},
-			want:     apiLatest,
-			values:   map[string]any{"breakMe": true},
-			computed: map[string]any{"breakMe": true, "message": "hello from helmgraph", "service": map[string]any{"type": "ClusterIP", "port": float64(80)}},
-			manifest: []string{"Bad_Name"},
-		},
-		{
-			name: "deleted, history kept", ref: release.Ref{Cluster: clusterName, Namespace: "cron", Name: "nightly"},
-			want:     nightlyLatest,
-			values:   map[string]any{"schedule": "0 2 * * *"},
-			computed: map[string]any{"schedule": "0 2 * * *", "suspend": false},
-			manifest: []string{"kind: CronJob"},
-		},
-		{
-			name: "no user values", ref: release.Ref{Cluster: clusterName, Namespace: "store", Name: "cache"},
-			want:     cacheLatest,
-			values:   map[string]any{},
-			manifest: []string{"kind: StatefulSet"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := d.Get(ctxFor(t), tt.ref, tt.revision)
-			if err != nil {
-				t.Fatalf("Get(%s, %d) error = %v", tt.ref, tt.revision, err)
-			}
-			if b := briefs([]release.Summary{got.Summary})[0]; b != tt.want {
-				t.Errorf("Get summary = %+v, want %+v", b, tt.want)
-			}
-			if !reflect.DeepEqual(jsonish(got.Values), tt.values) {
-				t.Errorf("Values = %#v, want %#v", got.Values, tt.values)
-			}
-			cv := jsonish(got.ComputedValues).(map[string]any)
-			for k, want := range tt.computed {
-				if !reflect.DeepEqual(cv[k], want) {
-					t.Errorf("ComputedValues[%q] = %#v, want %#v", k, cv[k], want)
-				}
-			}
-			for _, s := range tt.manifest {
-				if !strings.Contains(got.Manifest, s) {
-					t.Errorf("Manifest lacks %q:\n%s", s, got.Manifest)
-				}
-			}
-			if tt.notes != "" && !strings.Contains(got.Notes, tt.notes) {
-				t.Errorf("Notes = %q, want it to contain %q", got.Notes, tt.notes)
-			}
-			if len(got.Resources()) == 0 {
-				t.Errorf("Resources() is empty; manifest:\n%s", got.Manifest)
-			}
-		})
-	}
+// The reads every driver shares (list, get, history, errors) on the seeded
+// fixture, directly.
+func TestReads(t *testing.T) {
+	testenv.DriverReads(t, direct(t), testenv.V2Fixture(clusterName, release.DriverTiller))
 }
 
 // jsonish normalises YAML-decoded numbers (ints vs float64) as JSON would.
@@ -284,63 +144,10 @@ func jsonish(v any) any {
 			out[k] = jsonish(e)
 		}
 		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = jsonish(e)
-		}
-		return out
 	case int:
-		return float64(t)
-	case int64:
 		return float64(t)
 	}
 	return v
-}
-
-func TestHistory(t *testing.T) {
-	d := direct(t)
-	got, err := d.History(ctxFor(t), release.Ref{Cluster: clusterName, Namespace: "shop", Name: "frontend"})
-	if err != nil {
-		t.Fatalf("History error = %v", err)
-	}
-	want := []brief{frontendLatest, {clusterName + "/shop/frontend", 1, release.StatusSuperseded, "SUPERSEDED", webapp}}
-	if !reflect.DeepEqual(briefs(got), want) {
-		t.Errorf("History = %+v, want %+v", briefs(got), want)
-	}
-}
-
-func TestNotFound(t *testing.T) {
-	d := direct(t)
-	ctx := ctxFor(t)
-	missing := release.Ref{Cluster: clusterName, Namespace: "shop", Name: "nope"}
-	otherNS := release.Ref{Cluster: clusterName, Namespace: "store", Name: "frontend"} // names are cluster-wide in Helm 2
-	for name, call := range map[string]func() error{
-		"get missing": func() error { _, err := d.Get(ctx, missing, 0); return err },
-		"get missing revision": func() error {
-			_, err := d.Get(ctx, release.Ref{Cluster: clusterName, Namespace: "shop", Name: "frontend"}, 9)
-			return err
-		},
-		"get in another namespace":     func() error { _, err := d.Get(ctx, otherNS, 0); return err },
-		"history missing":              func() error { _, err := d.History(ctx, missing); return err },
-		"history in another namespace": func() error { _, err := d.History(ctx, otherNS); return err },
-	} {
-		if err := call(); !errors.Is(err, release.ErrNotFound) {
-			t.Errorf("%s: error = %v, want ErrNotFound", name, err)
-		}
-	}
-	for name, call := range map[string]func() error{
-		"invalid name": func() error {
-			_, err := d.Get(ctx, release.Ref{Cluster: clusterName, Namespace: "shop", Name: "Not/A name"}, 0)
-			return err
-		},
-		"negative revision": func() error { _, err := d.Get(ctx, missing, -1); return err },
-		"no namespace":      func() error { _, err := d.History(ctx, release.Ref{Cluster: clusterName, Name: "x"}); return err },
-	} {
-		if err := call(); !errors.Is(err, release.ErrInvalidArgument) {
-			t.Errorf("%s: error = %v, want ErrInvalidArgument", name, err)
-		}
-	}
 }
 
 func TestVersion(t *testing.T) {
@@ -467,47 +274,59 @@ func cutProxy(t *testing.T, target string, limit int64) string {
 	return l.Addr().String()
 }
 
-// bigReleases installs n releases whose charts carry size bytes of
-// incompressible data each, so that one ListReleases message of Tiller's
-// exceeds gRPC's default 4 MiB receive limit.
-func bigReleases(t *testing.T, namespace string, n, size int) {
+// bigTiller is a Tiller with memory storage holding releases whose charts
+// carry incompressible data, so that one ListReleases message exceeds gRPC's
+// default 4 MiB receive limit; other tests' Tiller does not see them.
+var (
+	bigOnce   sync.Once
+	bigTiller *localcluster.Tiller
+	bigErr    error
+)
+
+func seedBig(t *testing.T) string {
 	t.Helper()
-	c, err := localcluster.DialTiller(testTiller.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for i := range n {
-		ch, err := localcluster.TillerChart("cache")
-		if err != nil {
-			t.Fatal(err)
+	bigOnce.Do(func() {
+		bigTiller, bigErr = localcluster.StartTiller(t.Context(), localcluster.TillerOptions{Binary: tillerBin, Dir: filepath.Join(testDir, "big-tiller"),
+			Kubeconfig: apiServer.KubeconfigPath, Storage: "memory"})
+		if bigErr != nil {
+			return
 		}
-		blob := make([]byte, size)
-		rand.Read(blob)
-		ch.Files = append(ch.Files, &anypb.Any{TypeUrl: "files/blob.bin", Value: blob})
-		if err := c.InstallChart(ctxFor(t), namespace, fmt.Sprintf("big-%d", i), ch, nil); err != nil {
-			t.Fatal(err)
+		var c *localcluster.TillerClient
+		if c, bigErr = localcluster.DialTiller(bigTiller.Addr); bigErr != nil {
+			return
 		}
+		defer c.Close()
+		for i := range 8 {
+			ch, err := localcluster.TillerChart("cache")
+			if err != nil {
+				bigErr = err
+				return
+			}
+			blob := make([]byte, 640<<10)
+			rand.Read(blob)
+			ch.Files = append(ch.Files, &anypb.Any{TypeUrl: "files/blob.bin", Value: blob})
+			if bigErr = c.InstallChart(t.Context(), "big", fmt.Sprintf("big-%d", i), ch, nil); bigErr != nil {
+				return
+			}
+		}
+	})
+	if bigErr != nil {
+		t.Fatalf("big releases: %v", bigErr)
 	}
-}
-
-var bigOnce sync.Once
-
-func seedBig(t *testing.T) {
-	bigOnce.Do(func() { bigReleases(t, "big", 8, 640<<10) })
+	return bigTiller.Addr
 }
 
 // A list larger than gRPC's default limit in one message: the driver reads
 // it, a client with default limits gets ResourceExhausted.
 func TestListLargeMessages(t *testing.T) {
-	seedBig(t)
+	addr := seedBig(t)
 	ctx := ctxFor(t)
-	got, err := direct(t).List(ctx, []string{"big"})
+	got, err := newDriver(t, tiller.Direct{Addr: addr}, nil).List(ctx, nil)
 	if err != nil || len(got) != 8 {
-		t.Fatalf("List(big) = %d releases, %v; want 8", len(got), err)
+		t.Fatalf("List() = %d releases, %v; want 8", len(got), err)
 	}
 
-	conn, err := grpc.NewClient(testTiller.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,8 +344,7 @@ func TestListLargeMessages(t *testing.T) {
 // A stream cut in the middle of a list is an error naming the cluster, not
 // a hang and not a short list.
 func TestStreamCutMidList(t *testing.T) {
-	seedBig(t)
-	d := newDriver(t, tiller.Direct{Addr: cutProxy(t, testTiller.Addr, 1<<20)}, nil)
+	d := newDriver(t, tiller.Direct{Addr: cutProxy(t, seedBig(t), 1<<20)}, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -604,5 +422,191 @@ func TestOpen(t *testing.T) {
 	st := reg.Statuses(ctxFor(t))
 	if len(st) != 1 || !st[0].Reachable || st[0].Driver != release.DriverTiller || st[0].ServerVersion == nil || *st[0].ServerVersion != localcluster.TillerVersion {
 		t.Errorf("Statuses() = %+v; want a reachable TILLER cluster at %s", st, localcluster.TillerVersion)
+	}
+}
+
+// Through the API server to the Tiller pod, as the Helm v2 client: a node
+// agent answers the kubelet's port-forward endpoint for the pod and
+// connects it to the test Tiller. The forward is shared, and reopened when
+// it drops (the agent restarting cuts every forwarded connection).
+func TestPortForward(t *testing.T) {
+	ctx := ctxFor(t)
+	agent, err := localcluster.StartNodeAgent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(agent.Stop)
+	rc := apiServer.RESTConfig()
+	if err := localcluster.RegisterNode(ctx, rc, agent); err != nil {
+		t.Fatal(err)
+	}
+	if err := localcluster.RegisterTillerPod(ctx, rc, agent, testTiller.Addr); err != nil {
+		t.Fatal(err)
+	}
+	pf := &tiller.PortForward{Cluster: clusterName, REST: rc}
+	d := newDriver(t, pf, nil)
+
+	t.Run("reads", func(t *testing.T) {
+		testenv.DriverReads(t, d, testenv.V2Fixture(clusterName, release.DriverTiller))
+	})
+	if v, err := d.Version(ctx); err != nil || v != localcluster.TillerVersion {
+		t.Errorf("Version() = %q, %v; want %q", v, err, localcluster.TillerVersion)
+	}
+	if n := pf.Opened(); n != 1 {
+		t.Errorf("forwards opened = %d, want 1 shared by every call", n)
+	}
+
+	agent.Stop()
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, err := d.List(ctx, []string{"shop"})
+		if err == nil {
+			if !reflect.DeepEqual(briefs(got), []brief{apiLatest, frontendLatest}) {
+				t.Errorf("List after the forward dropped = %+v, want shop's releases", briefs(got))
+			}
+			break
+		}
+		// The first call may see the dropped connection; it must say so
+		// per cluster, and a later one must succeed.
+		if !errors.Is(err, release.ErrClusterUnavailable) {
+			t.Fatalf("List after the forward dropped: error = %v, want ErrClusterUnavailable or success", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("List still failing 15s after the forward dropped: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := pf.Opened(); n != 2 {
+		t.Errorf("forwards opened = %d, want 2 (the first, and one reopened after it dropped)", n)
+	}
+}
+
+// sinkLog records what a Watch reports.
+type sinkLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (s *sinkLog) add(e string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+}
+
+func (s *sinkLog) Replace(_ context.Context, rels []release.Summary) error {
+	s.add(fmt.Sprintf("replace %d", len(rels)))
+	return nil
+}
+
+func (s *sinkLog) Upsert(_ context.Context, r release.Summary) error {
+	s.add(fmt.Sprintf("upsert %s v%d %s", r.Ref.Name, r.Revision, r.Status))
+	return nil
+}
+
+func (s *sinkLog) Delete(_ context.Context, ref release.Ref) error {
+	s.add("delete " + ref.Name)
+	return nil
+}
+
+func (s *sinkLog) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		found := slices.Contains(s.events, want)
+		s.mu.Unlock()
+		if found {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Fatalf("watch did not report %q within 10s; events: %q", want, s.events)
+}
+
+// Tiller has no watch API: Watch polls, and reports installs, upgrades and
+// deletions as changes after the initial set.
+func TestWatch(t *testing.T) {
+	ctx := ctxFor(t)
+	tl, err := localcluster.StartTiller(ctx, localcluster.TillerOptions{Binary: tillerBin, Dir: t.TempDir(), Kubeconfig: apiServer.KubeconfigPath, Storage: "memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tl.Stop)
+	c, err := localcluster.DialTiller(tl.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Install(ctx, "watch", "first", "jobs", nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err := tiller.New(tiller.Config{Cluster: clusterName, Transport: tiller.Direct{Addr: tl.Addr}, PollInterval: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	sink := &sinkLog{}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Watch(wctx, sink) }()
+	sink.waitFor(t, "replace 1")
+	if err := c.Install(ctx, "watch", "second", "jobs", nil); err != nil {
+		t.Fatal(err)
+	}
+	sink.waitFor(t, "upsert second v1 DEPLOYED")
+	if err := c.Upgrade(ctx, "first", "jobs", map[string]any{"suspend": true}); err != nil {
+		t.Fatal(err)
+	}
+	sink.waitFor(t, "upsert first v2 DEPLOYED")
+	if err := c.Delete(ctx, "second", true); err != nil {
+		t.Fatal(err)
+	}
+	sink.waitFor(t, "delete second")
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Watch() after cancel = %v, want nil", err)
+	}
+	if err := c.Delete(ctx, "first", true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Tiller that goes away is a per-cluster error, and is used again soon
+// after it comes back.
+func TestTillerRestart(t *testing.T) {
+	ctx := ctxFor(t)
+	tl, err := localcluster.StartTiller(ctx, localcluster.TillerOptions{Binary: tillerBin, Dir: t.TempDir(), Kubeconfig: apiServer.KubeconfigPath, Storage: "memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tl.Stop)
+	d := newDriver(t, tiller.Direct{Addr: tl.Addr}, nil)
+	if _, err := d.Version(ctx); err != nil {
+		t.Fatalf("Version() error = %v", err)
+	}
+	tl.Stop()
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = d.List(cctx, nil)
+	cancel()
+	if !errors.Is(err, release.ErrClusterUnavailable) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("List() with tiller down: error = %v; want ErrClusterUnavailable saying the connection was refused", err)
+	}
+	if err := tl.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err = d.List(ctx, nil); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("List() still failing 10s after tiller came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -67,6 +67,14 @@ type PortForward struct {
 	mu     sync.Mutex
 	fwd    *forward
 	closed bool
+	opened int
+}
+
+// Opened is how many forwards have been opened so far.
+func (p *PortForward) Opened() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.opened
 }
 
 type forward struct {
@@ -113,6 +121,7 @@ func (p *PortForward) current(ctx context.Context) (*forward, error) {
 		return nil, err
 	}
 	p.fwd = f
+	p.opened++
 	return f, nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/cache"
 	"github.com/helmgraph/helmgraph/cache/memory"
 	"github.com/helmgraph/helmgraph/cache/redis"
@@ -35,6 +36,7 @@ const usage = `usage: helmgraph <command> [flags]
 commands:
   serve    serve the clusters of a config file (or of your kubeconfig)
   demo     start two local Kubernetes API servers with demo releases and serve them
+  token    make a bearer token (token new) or hash one (token hash < token) for auth.tokensFile
   version  print the version
 `
 
@@ -52,6 +54,8 @@ func main() {
 		err = serve(ctx, os.Args[2:], log)
 	case "demo":
 		err = demo(ctx, os.Args[2:], log)
+	case "token":
+		err = token(os.Args[2:], os.Stdin, os.Stdout)
 	case "version":
 		fmt.Println(version)
 	case "-h", "--help", "help":
@@ -73,6 +77,12 @@ type fileConfig struct {
 	Cache    cacheConfig       `json:"cache,omitempty"`
 	// Repositories are the chart repositories mutations install from.
 	Repositories []charts.Config `json:"repositories,omitempty"`
+	// Auth, Audit and API: who may do what, the audit log, API limits (docs/security.md).
+	Auth  *authConfig       `json:"auth,omitempty"`
+	Audit *auth.AuditConfig `json:"audit,omitempty"`
+	API   apiConfig         `json:"api,omitempty"`
+	// RuntimeRepositories keeps repositories added with addRepository, sealed.
+	RuntimeRepositories *keptConfig `json:"runtimeRepositories,omitempty"`
 }
 
 // cacheConfig selects the release cache: Redis when given, else in memory.
@@ -92,7 +102,7 @@ func loadConfig(path string) (fileConfig, error) {
 	// Relative credential paths are relative to the config file.
 	dir := filepath.Dir(path)
 	for i := range fc.Clusters {
-		for _, p := range []*string{&fc.Clusters[i].Kubeconfig, &fc.Clusters[i].TokenFile, &fc.Clusters[i].CAFile} {
+		for _, p := range fc.Clusters[i].FilePaths() {
 			if rest, ok := strings.CutPrefix(*p, "~/"); ok {
 				if home, err := os.UserHomeDir(); err == nil {
 					*p = filepath.Join(home, rest)
@@ -113,6 +123,19 @@ func loadConfig(path string) (fileConfig, error) {
 			}
 		}
 	}
+	if fc.Auth != nil {
+		fc.Auth.relativize(dir)
+	}
+	if k := fc.RuntimeRepositories; k != nil {
+		for _, p := range []*string{&k.Dir, &k.KeyFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
+	}
+	if a := fc.Audit; a != nil && a.Path != "" && a.Path != "-" && a.Path != "stdout" && !filepath.IsAbs(a.Path) {
+		a.Path = filepath.Join(dir, a.Path)
+	}
 	if len(fc.Clusters) == 0 {
 		return fc, fmt.Errorf("config %s: clusters: at least one cluster is needed", path)
 	}
@@ -124,6 +147,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	configPath := fs.String("config", "", "YAML config file (default: every context of $KUBECONFIG or ~/.kube/config)")
 	listen := fs.String("listen", "", "address to serve on (default 127.0.0.1:8080, or the config's listen)")
 	redisURL := fs.String("redis", "", "cache releases in this Redis, e.g. redis://127.0.0.1:6379/0 (overrides the config's cache.redis.address)")
+	anonymous := fs.Bool("anonymous", false, "let requests without credentials in with admin rights on every cluster (local use only; overrides the config's auth)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,12 +178,36 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	chs, err := charts.Open(fc.Repositories, charts.Options{Log: log})
+	persist, err := fc.RuntimeRepositories.persistence()
+	if err != nil {
+		return fmt.Errorf("config: runtimeRepositories.%w", err)
+	}
+	chs, err := charts.Open(fc.Repositories, charts.Options{Log: log, Persist: persist})
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	defer chs.Close()
-	return run(ctx, addr, reg, fc.Cache, chs, log, os.Stdout)
+	if err := chs.Restore(ctx); err != nil {
+		return err
+	}
+	if *anonymous {
+		fc.Auth = anonymousAdmin()
+	}
+	api, err := fc.API.options()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	g, stopGuard, err := guard(ctx, fc.Auth, fc.Audit, log, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopGuard()
+	return run(ctx, addr, reg, fc.Cache, chs, log, os.Stdout, g, api)
+}
+
+// anonymousAdmin lets everyone do everything: demo and `serve --anonymous`.
+func anonymousAdmin() *authConfig {
+	return &authConfig{Anonymous: true, Rules: []auth.Rule{{Groups: []string{auth.AnonymousGroup}, Clusters: []string{"*"}, Namespaces: []string{"*"}, Access: "admin"}}}
 }
 
 // openCache returns the configured cache backend and whether readiness
@@ -177,7 +225,7 @@ func openCache(cfg cacheConfig, log *slog.Logger) (cache.Backend, bool, error) {
 }
 
 // run serves until ctx ends. chs may be nil (no configured repositories).
-func run(ctx context.Context, addr string, reg *clusters.Registry, cc cacheConfig, chs *charts.Registry, log *slog.Logger, out io.Writer) error {
+func run(ctx context.Context, addr string, reg *clusters.Registry, cc cacheConfig, chs *charts.Registry, log *slog.Logger, out io.Writer, g *auth.Guard, api server.APIOptions) error {
 	backend, shared, err := openCache(cc, log)
 	if err != nil {
 		return err
@@ -193,7 +241,7 @@ func run(ctx context.Context, addr string, reg *clusters.Registry, cc cacheConfi
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	opts := server.Options{Registry: reg, Log: log, Events: svc.Hub, Charts: chs}
+	opts := server.Options{Registry: reg, Log: log, Events: svc.Hub, Charts: chs, Auth: g, API: api}
 	if shared {
 		opts.Ready = svc.Source.Ready
 	}
@@ -229,7 +277,12 @@ func demo(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return run(ctx, *listen, reg, cacheConfig{}, nil, log, os.Stdout)
+	g, stopGuard, err := guard(ctx, anonymousAdmin(), nil, log, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopGuard()
+	return run(ctx, *listen, reg, cacheConfig{}, nil, log, os.Stdout, g, server.APIOptions{})
 }
 
 func firstNonEmpty(ss ...string) string {

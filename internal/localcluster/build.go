@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -69,6 +71,31 @@ func BuildTool(ctx context.Context, name, ldflags string, log io.Writer) (string
 			return "", err
 		}
 		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
+		h.Write(b)
+	}
+	// Modules a tool replaces with a local directory (tools/tiller/moniker)
+	// are part of its sources too. Tools without any keep the hash above.
+	var extra []string
+	err = filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || filepath.Dir(p) == src {
+			return err
+		}
+		if n := e.Name(); strings.HasSuffix(n, ".go") || n == "go.mod" || n == "go.sum" {
+			extra = append(extra, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	slices.Sort(extra)
+	for _, p := range extra {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", err
+		}
+		rel, _ := filepath.Rel(src, p)
+		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
 		h.Write(b)
 	}
 	fmt.Fprintf(h, "%s/%s/%s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH, ldflags)

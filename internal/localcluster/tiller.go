@@ -74,6 +74,10 @@ type TillerOptions struct {
 	Port int
 	// TLS, when set, makes Tiller serve TLS and require client certificates.
 	TLS *TillerTLS
+	// Storage is Tiller's release storage: "configmap" (the default, in
+	// TillerNamespace) or "memory" (a Tiller whose releases no other
+	// Tiller on the same API server sees).
+	Storage string
 }
 
 // Tiller is a running Tiller.
@@ -126,7 +130,11 @@ func StartTiller(ctx context.Context, opts TillerOptions) (*Tiller, error) {
 func (t *Tiller) start(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	args := []string{"--listen", t.Addr, "--probe=false", "--storage=configmap"}
+	storage := t.opts.Storage
+	if storage == "" {
+		storage = "configmap"
+	}
+	args := []string{"--listen", t.Addr, "--probe=false", "--storage=" + storage}
 	if tl := t.opts.TLS; tl != nil {
 		args = append(args, "--tls-verify", "--tls-cert="+tl.CertFile, "--tls-key="+tl.KeyFile, "--tls-ca-cert="+tl.CAFile)
 	}

@@ -139,3 +139,36 @@ func (c *TillerClient) Delete(ctx context.Context, name string, purge bool) erro
 	}
 	return nil
 }
+
+// SeedTiller installs the Helm v2 fixture the driver tests and the demo
+// share, through the Tiller at addr: shop/frontend (webapp, upgraded:
+// revision 2 DEPLOYED, 1 SUPERSEDED), shop/api (webapp, an upgrade the API
+// server refuses: revision 2 FAILED), store/cache (cache, DEPLOYED) and
+// cron/nightly (jobs, deleted with its history kept: DELETED).
+func SeedTiller(ctx context.Context, addr string) error {
+	c, err := DialTiller(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Install(ctx, "shop", "frontend", "webapp", map[string]any{"message": "v1"}); err != nil {
+		return err
+	}
+	if err := c.Upgrade(ctx, "frontend", "webapp", map[string]any{"message": "v2", "replicaCount": 2}); err != nil {
+		return err
+	}
+	if err := c.Install(ctx, "shop", "api", "webapp", map[string]any{"message": "api", "service": map[string]any{"port": 8080}}); err != nil {
+		return err
+	}
+	err = c.Upgrade(ctx, "api", "webapp", map[string]any{"breakMe": true})
+	if err == nil || !strings.Contains(err.Error(), "Bad_Name") {
+		return fmt.Errorf("upgrade of api with breakMe: error = %v, want the API server's refusal of Bad_Name", err)
+	}
+	if err := c.Install(ctx, "store", "cache", "cache", nil); err != nil {
+		return err
+	}
+	if err := c.Install(ctx, "cron", "nightly", "jobs", map[string]any{"schedule": "0 2 * * *"}); err != nil {
+		return err
+	}
+	return c.Delete(ctx, "nightly", false)
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -36,6 +37,8 @@ type WSMessage struct {
 	ID      string          `json:"id"`
 	Type    string          `json:"type"`
 	Payload json.RawMessage `json:"payload"`
+	// At is when the client read the message off the connection.
+	At time.Time `json:"-"`
 }
 
 // DialGraphQL connects to a GraphQL endpoint (http:// URL) with the given
@@ -83,6 +86,7 @@ func (c *WSClient) readLoop() {
 			c.err = err
 			return
 		}
+		m.At = time.Now()
 		switch m.Type {
 		case "ka":
 			c.keepAlives.Add(1)

@@ -18,4 +18,12 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("kube-apiserver:", bin)
+	for _, v := range []string{localcluster.TillerVersion, "v2.16.12"} { // the second for the version-mismatch tests
+		bin, err := localcluster.BuildTillerVersion(context.Background(), v, os.Stdout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "buildtools:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("tiller %s: %s\n", v, bin)
+	}
 }
