@@ -189,8 +189,8 @@ func TestReleasesSpanClusters(t *testing.T) {
 	var cl struct {
 		Clusters []struct {
 			Name, Driver, Transport, ServerVersion string
-			Reachable                   bool
-			ReleaseCount                int
+			Reachable                              bool
+			ReleaseCount                           int
 		}
 	}
 	data(t, ts, `{ clusters { name driver transport serverVersion reachable releaseCount } }`, nil, &cl)
