@@ -99,6 +99,9 @@ func typeQuery(q string) chromedp.Tasks {
 		chromedp.KeyEvent("\b"),
 		chromedp.SendKeys(`.graphiql-query-editor textarea`, q, chromedp.ByQuery),
 		chromedp.KeyEvent("\x1b"), // close the autocomplete popup typing opened
+		// GraphiQL derives the operation name from the text after a short
+		// debounce; running before that would send the old name.
+		chromedp.Sleep(700 * time.Millisecond),
 	}
 }
 

@@ -175,3 +175,57 @@ func TestGraphiQLSubscription(t *testing.T) {
 		t.Fatalf("the page's result pane = %q, want a MODIFIED event for sub-page/web", result)
 	}
 }
+
+// TestGraphiQLSubscriptionWithToken: with authentication on, the token typed
+// into GraphiQL's headers editor authenticates the page's websocket too.
+func TestGraphiQLSubscriptionWithToken(t *testing.T) {
+	azSeed(t)
+	s := serveAuth(t, server.APIOptions{}, true)
+	bctx, _ := browser(t)
+	name := "page-tok" + runSuffix()
+	q := `subscription Mine { releaseEvents(filter: {namespaces: ["authz-dev1"]}) { type release { namespace name status } } }`
+	const headersEditor = `.graphiql-editor-tool .graphiql-editor:not(.hidden)`
+	getHeaders := `document.querySelector('` + headersEditor + ` .CodeMirror').CodeMirror.getValue()`
+	var headers string
+	err := chromedp.Run(bctx,
+		chromedp.Navigate(s.ts.URL+"/"),
+		chromedp.WaitVisible(`.graphiql-query-editor .CodeMirror`, chromedp.ByQuery),
+		chromedp.Click(`//button[normalize-space(.)='Headers']`, chromedp.BySearch),
+		chromedp.Sleep(300*time.Millisecond),
+		// Typed, as a user would, so GraphiQL's own state holds the headers.
+		chromedp.Click(headersEditor+` .CodeMirror-lines`, chromedp.ByQuery),
+		chromedp.SendKeys(headersEditor+` textarea`, `{"Authorization": "Bearer `+aliceToken+`"}`, chromedp.ByQuery),
+		chromedp.KeyEvent("\x1b"),
+		chromedp.Evaluate(getHeaders, &headers),
+		typeQuery(q),
+		chromedp.Click(`.graphiql-execute-button`, chromedp.ByQuery),
+	)
+	if err != nil || !strings.Contains(headers, aliceToken) {
+		var png []byte
+		var dbg string
+		chromedp.Run(bctx, chromedp.FullScreenshot(&png, 100), chromedp.Evaluate(`[...document.querySelectorAll('.graphiql-editor-tool .CodeMirror')].map(e => (e.offsetParent !== null) + ':' + e.CodeMirror.getValue()).join('|') + ' focus=' + document.activeElement.outerHTML.slice(0,120)`, &dbg))
+		writeArtifact(t, "graphiql-headers-failed.png", png)
+		t.Logf("editors: %s", dbg)
+		t.Fatalf("set the token in the headers editor and subscribe: %v (headers %q)", err, headers)
+	}
+	var result string
+	for i := 0; i < 4 && !strings.Contains(result, name); i++ {
+		time.Sleep(time.Second)
+		n := fmt.Sprintf("%s-%d", name, i)
+		if err := localcluster.InstallRelease(context.Background(), env.REST("alpha"), "authz-dev1", n, "webapp", nil); err != nil {
+			t.Fatal(err)
+		}
+		chromedp.Run(bctx, chromedp.Poll(editorValue(".graphiql-response")+`.includes('`+n+`')`, nil, chromedp.WithPollingTimeout(5*time.Second)))
+		chromedp.Run(bctx, chromedp.Evaluate(editorValue(".graphiql-response"), &result))
+	}
+	var png []byte
+	chromedp.Run(bctx, chromedp.FullScreenshot(&png, 100))
+	writeArtifact(t, "graphiql-subscription-token.png", png)
+	if !strings.Contains(result, name) {
+		t.Fatalf("result pane = %q, want an event for %s delivered over the token-authenticated websocket", result, name)
+	}
+	// Without the token the page's websocket is refused.
+	if _, m, err := wsInit(t, s.ts, ""); err == nil && m.Type == "connection_ack" {
+		t.Error("a websocket without a token was acknowledged")
+	}
+}
