@@ -1,6 +1,7 @@
 package resolvers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/charts"
 	"github.com/helmgraph/helmgraph/graph/model"
 	"github.com/helmgraph/helmgraph/ops"
@@ -177,4 +179,46 @@ func opFilter(f *model.OperationFilter) ops.Filter {
 		out.Phases = append(out.Phases, ops.Phase(p))
 	}
 	return out
+}
+
+// chartChange is what installing and upgrading share before the operation
+// starts: a valid target the caller may write, parsed values and timeout,
+// a cluster that can change releases, and the resolved chart.
+type chartChange struct {
+	ref     release.Ref
+	entry   auth.Entry
+	values  map[string]any
+	timeout time.Duration
+	chart   ops.Chart
+}
+
+func (r *Resolver) prepareChartChange(ctx context.Context, op, cluster, namespace, name string, chart *model.ChartInput, values, timeout *string) (chartChange, error) {
+	var c chartChange
+	if err := r.opsReady(); err != nil {
+		return c, err
+	}
+	ref, err := validRef(cluster, namespace, name)
+	if err != nil {
+		return c, err
+	}
+	c.ref = ref
+	c.entry = auth.Entry{Operation: op, Cluster: ref.Cluster, Namespace: ref.Namespace, Release: ref.Name, Chart: chartName(chart), ValuesDigest: auth.Digest(deref(values))}
+	if err := r.authorizeMutation(ctx, auth.Write, c.entry); err != nil {
+		return c, err
+	}
+	if c.values, err = parseValues(values); err != nil {
+		return c, err
+	}
+	if c.timeout, err = parseTimeout(timeout); err != nil {
+		return c, err
+	}
+	cref, err := r.chartRef(chart)
+	if err != nil {
+		return c, err
+	}
+	if _, _, err := r.Registry.MutatorFor(cluster); err != nil {
+		return c, err
+	}
+	c.chart, err = r.Charts.Resolve(ctx, cref)
+	return c, err
 }

@@ -22,36 +22,11 @@ import (
 
 // InstallRelease is the resolver for the installRelease field.
 func (r *mutationResolver) InstallRelease(ctx context.Context, input model.InstallReleaseInput) (*model.Operation, error) {
-	if err := r.opsReady(); err != nil {
-		return nil, err
-	}
-	ref, err := validRef(input.Cluster, input.Namespace, input.Name)
+	c, err := r.prepareChartChange(ctx, "installRelease", input.Cluster, input.Namespace, input.Name, input.Chart, input.Values, input.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	entry := auth.Entry{Operation: "installRelease", Cluster: ref.Cluster, Namespace: ref.Namespace, Release: ref.Name, Chart: chartName(input.Chart), ValuesDigest: auth.Digest(deref(input.Values))}
-	if err := r.authorizeMutation(ctx, auth.Write, entry); err != nil {
-		return nil, err
-	}
-	vals, err := parseValues(input.Values)
-	if err != nil {
-		return nil, err
-	}
-	to, err := parseTimeout(input.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	cref, err := r.chartRef(input.Chart)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := r.Registry.MutatorFor(input.Cluster); err != nil {
-		return nil, err
-	}
-	ch, err := r.Charts.Resolve(ctx, cref)
-	if err != nil {
-		return nil, err
-	}
+	ref, entry, vals, to, ch := c.ref, c.entry, c.values, c.timeout, c.chart
 	op, err := r.Registry.Install(ctx, r.Ops, ops.InstallRequest{
 		Ref: ref, Chart: ch, Values: vals,
 		Options:         ops.Options{Wait: deref(input.Wait), Timeout: to, DisableHooks: deref(input.DisableHooks), Description: deref(input.Description), DryRun: deref(input.DryRun)},
@@ -66,36 +41,11 @@ func (r *mutationResolver) InstallRelease(ctx context.Context, input model.Insta
 
 // UpgradeRelease is the resolver for the upgradeRelease field.
 func (r *mutationResolver) UpgradeRelease(ctx context.Context, input model.UpgradeReleaseInput) (*model.Operation, error) {
-	if err := r.opsReady(); err != nil {
-		return nil, err
-	}
-	ref, err := validRef(input.Cluster, input.Namespace, input.Name)
+	c, err := r.prepareChartChange(ctx, "upgradeRelease", input.Cluster, input.Namespace, input.Name, input.Chart, input.Values, input.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	entry := auth.Entry{Operation: "upgradeRelease", Cluster: ref.Cluster, Namespace: ref.Namespace, Release: ref.Name, Chart: chartName(input.Chart), ValuesDigest: auth.Digest(deref(input.Values))}
-	if err := r.authorizeMutation(ctx, auth.Write, entry); err != nil {
-		return nil, err
-	}
-	vals, err := parseValues(input.Values)
-	if err != nil {
-		return nil, err
-	}
-	to, err := parseTimeout(input.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	cref, err := r.chartRef(input.Chart)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := r.Registry.MutatorFor(input.Cluster); err != nil {
-		return nil, err
-	}
-	ch, err := r.Charts.Resolve(ctx, cref)
-	if err != nil {
-		return nil, err
-	}
+	ref, entry, vals, to, ch := c.ref, c.entry, c.values, c.timeout, c.chart
 	op, err := r.Registry.Upgrade(ctx, r.Ops, ops.UpgradeRequest{
 		Ref: ref, Chart: ch, Values: vals,
 		Options: ops.Options{Wait: deref(input.Wait), Timeout: to, DisableHooks: deref(input.DisableHooks), Description: deref(input.Description), DryRun: deref(input.DryRun)},
