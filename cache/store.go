@@ -92,11 +92,22 @@ type Leases interface {
 	Release(ctx context.Context, name, holder string) error
 }
 
+// Records keeps small opaque records by kind and name, shared by every
+// replica: the sealed (encrypted) repositories added at runtime, so that
+// their credentials are never stored in clear and every replica knows them.
+type Records interface {
+	SaveRecord(ctx context.Context, kind, name string, data []byte) error
+	DeleteRecord(ctx context.Context, kind, name string) error
+	// LoadRecords returns every record of a kind, by name.
+	LoadRecords(ctx context.Context, kind string) (map[string][]byte, error)
+}
+
 // Backend is a complete cache implementation: memory.New or redis.New.
 type Backend interface {
 	Store
 	Bus
 	Leases
+	Records
 	Close() error
 }
 

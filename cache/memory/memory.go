@@ -23,6 +23,7 @@ type Backend struct {
 	clusters map[string]*clusterData
 	leases   map[string]lease
 	subs     map[chan cache.Event]struct{}
+	records  map[string]map[string][]byte
 	now      func() time.Time
 }
 
@@ -43,7 +44,7 @@ var _ cache.Backend = (*Backend)(nil)
 
 // New returns an empty Backend.
 func New() *Backend {
-	return &Backend{clusters: map[string]*clusterData{}, leases: map[string]lease{}, subs: map[chan cache.Event]struct{}{}, now: time.Now}
+	return &Backend{clusters: map[string]*clusterData{}, leases: map[string]lease{}, subs: map[chan cache.Event]struct{}{}, records: map[string]map[string][]byte{}, now: time.Now}
 }
 
 func (b *Backend) cluster(name string) *clusterData {
@@ -178,6 +179,33 @@ func (b *Backend) Release(ctx context.Context, name, holder string) error {
 		delete(b.leases, name)
 	}
 	return nil
+}
+
+func (b *Backend) SaveRecord(ctx context.Context, kind, name string, data []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.records[kind] == nil {
+		b.records[kind] = map[string][]byte{}
+	}
+	b.records[kind][name] = slices.Clone(data)
+	return nil
+}
+
+func (b *Backend) DeleteRecord(ctx context.Context, kind, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.records[kind], name)
+	return nil
+}
+
+func (b *Backend) LoadRecords(ctx context.Context, kind string) (map[string][]byte, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make(map[string][]byte, len(b.records[kind]))
+	for n, d := range b.records[kind] {
+		out[n] = slices.Clone(d)
+	}
+	return out, nil
 }
 
 func (b *Backend) Close() error { return nil }

@@ -351,4 +351,25 @@ func (b *Backend) Release(ctx context.Context, name, holder string) error {
 	return unavailable("release lease "+name, drop.Run(ctx, b.client, []string{b.key("lease", name)}, holder).Err())
 }
 
+// Records of a kind live in one hash, name → data.
+func (b *Backend) SaveRecord(ctx context.Context, kind, name string, data []byte) error {
+	return unavailable("save record", b.client.HSet(ctx, b.key("records", kind), name, data).Err())
+}
+
+func (b *Backend) DeleteRecord(ctx context.Context, kind, name string) error {
+	return unavailable("delete record", b.client.HDel(ctx, b.key("records", kind), name).Err())
+}
+
+func (b *Backend) LoadRecords(ctx context.Context, kind string) (map[string][]byte, error) {
+	m, err := b.client.HGetAll(ctx, b.key("records", kind)).Result()
+	if err != nil {
+		return nil, unavailable("load records", err)
+	}
+	out := make(map[string][]byte, len(m))
+	for n, d := range m {
+		out[n] = []byte(d)
+	}
+	return out, nil
+}
+
 func (b *Backend) Close() error { return b.client.Close() }

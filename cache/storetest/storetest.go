@@ -102,6 +102,32 @@ func Run(t *testing.T, newBackend func(t *testing.T) (a, b cache.Backend)) {
 		for range subA { // closed once ctx ends
 		}
 	})
+	t.Run("records are shared and deletable", func(t *testing.T) {
+		a, b := newBackend(t)
+		ctx := t.Context()
+		if err := a.SaveRecord(ctx, "repositories", "stable", []byte{0, 1, 2, 255}); err != nil {
+			t.Fatal(err)
+		}
+		a.SaveRecord(ctx, "repositories", "extra", []byte("x"))
+		a.SaveRecord(ctx, "other-kind", "stable", []byte("y"))
+		got, err := b.LoadRecords(ctx, "repositories")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || string(got["stable"]) != "\x00\x01\x02\xff" || string(got["extra"]) != "x" {
+			t.Errorf("LoadRecords(repositories) on the other replica = %q, want stable and extra", got)
+		}
+		if err := b.DeleteRecord(ctx, "repositories", "stable"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = a.LoadRecords(ctx, "repositories")
+		if _, ok := got["stable"]; ok || len(got) != 1 {
+			t.Errorf("after DeleteRecord: %q, want only extra", got)
+		}
+		if other, _ := a.LoadRecords(ctx, "other-kind"); string(other["stable"]) != "y" {
+			t.Errorf("kinds are not separate: %q", other)
+		}
+	})
 	t.Run("leases", func(t *testing.T) {
 		a, b := newBackend(t)
 		ctx := t.Context()

@@ -178,7 +178,12 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	persist, err := fc.RuntimeRepositories.persistence()
+	backend, shared, err := openCache(fc.Cache, log)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	persist, err := fc.RuntimeRepositories.persistence(backend)
 	if err != nil {
 		return fmt.Errorf("config: runtimeRepositories.%w", err)
 	}
@@ -202,7 +207,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer stopGuard()
-	return run(ctx, addr, reg, fc.Cache, chs, log, os.Stdout, g, api)
+	return run(ctx, addr, reg, backend, shared, chs, log, os.Stdout, g, api)
 }
 
 // anonymousAdmin lets everyone do everything: demo and `serve --anonymous`.
@@ -225,12 +230,8 @@ func openCache(cfg cacheConfig, log *slog.Logger) (cache.Backend, bool, error) {
 }
 
 // run serves until ctx ends. chs may be nil (no configured repositories).
-func run(ctx context.Context, addr string, reg *clusters.Registry, cc cacheConfig, chs *charts.Registry, log *slog.Logger, out io.Writer, g *auth.Guard, api server.APIOptions) error {
-	backend, shared, err := openCache(cc, log)
-	if err != nil {
-		return err
-	}
-	defer backend.Close()
+// backend is the release cache (shared says whether readiness depends on it).
+func run(ctx context.Context, addr string, reg *clusters.Registry, backend cache.Backend, shared bool, chs *charts.Registry, log *slog.Logger, out io.Writer, g *auth.Guard, api server.APIOptions) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -282,7 +283,7 @@ func demo(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer stopGuard()
-	return run(ctx, *listen, reg, cacheConfig{}, nil, log, os.Stdout, g, server.APIOptions{})
+	return run(ctx, *listen, reg, memory.New(), false, nil, log, os.Stdout, g, server.APIOptions{})
 }
 
 func firstNonEmpty(ss ...string) string {

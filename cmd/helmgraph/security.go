@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/helmgraph/helmgraph/auth"
+	"github.com/helmgraph/helmgraph/cache"
 	"github.com/helmgraph/helmgraph/charts"
 	"github.com/helmgraph/helmgraph/server"
 )
@@ -189,17 +190,18 @@ func token(args []string, in io.Reader, out io.Writer) error {
 // at runtime are kept, sealed with AES-256-GCM under a key from a file or
 // an environment variable.
 type keptConfig struct {
-	Dir     string `json:"dir"`
+	// Dir, when set, keeps them as files; else they live in the cache store.
+	Dir     string `json:"dir,omitempty"`
 	KeyFile string `json:"keyFile,omitempty"`
 	KeyEnv  string `json:"keyEnv,omitempty"`
 }
 
-func (k *keptConfig) persistence() (*charts.Persistence, error) {
+// persistence keeps runtime repositories sealed in dir when one is given,
+// else in the cache store (records), where every replica sharing a Redis
+// finds them.
+func (k *keptConfig) persistence(records cache.Records) (*charts.Persistence, error) {
 	if k == nil {
 		return nil, nil
-	}
-	if k.Dir == "" {
-		return nil, fmt.Errorf("dir: missing")
 	}
 	key, err := auth.LoadKey(k.KeyFile, k.KeyEnv)
 	if err != nil {
@@ -209,5 +211,26 @@ func (k *keptConfig) persistence() (*charts.Persistence, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &charts.Persistence{Store: charts.DirStore{Dir: k.Dir}, Sealer: s}, nil
+	var store charts.RepoStore = recordStore{records}
+	if k.Dir != "" {
+		store = charts.DirStore{Dir: k.Dir}
+	}
+	return &charts.Persistence{Store: store, Sealer: s}, nil
+}
+
+// recordStore keeps sealed repositories as cache records of one kind.
+type recordStore struct{ records cache.Records }
+
+const repositoryRecords = "repositories"
+
+func (r recordStore) Save(ctx context.Context, name string, sealed []byte) error {
+	return r.records.SaveRecord(ctx, repositoryRecords, name, sealed)
+}
+
+func (r recordStore) Delete(ctx context.Context, name string) error {
+	return r.records.DeleteRecord(ctx, repositoryRecords, name)
+}
+
+func (r recordStore) Load(ctx context.Context) (map[string][]byte, error) {
+	return r.records.LoadRecords(ctx, repositoryRecords)
 }
