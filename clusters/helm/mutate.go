@@ -124,17 +124,7 @@ func (d *Driver) Install(ctx context.Context, req ops.InstallRequest, r ops.Repo
 		in.DryRunStrategy = action.DryRunServer
 	}
 	reli, err := in.RunWithContext(ctx, ch, req.Values)
-	if err != nil {
-		return nil, classifyOp(what, err)
-	}
-	rel, ok := reli.(*rspb.Release)
-	if !ok {
-		return nil, fmt.Errorf("%s: unexpected release type %T", what, reli)
-	}
-	if req.DryRun {
-		return d.dryRun(cfg, rel, req.Ref.Name)
-	}
-	return d.result(rel), nil
+	return d.outcome(cfg, what, req.Ref.Name, reli, err, req.DryRun)
 }
 
 // Upgrade upgrades a release to a chart and values (Helm's upgrade action).
@@ -162,6 +152,12 @@ func (d *Driver) Upgrade(ctx context.Context, req ops.UpgradeRequest, r ops.Repo
 		up.DryRunStrategy = action.DryRunServer
 	}
 	reli, err := up.RunWithContext(ctx, req.Ref.Name, ch, req.Values)
+	return d.outcome(cfg, what, req.Ref.Name, reli, err, req.DryRun)
+}
+
+// outcome turns what Helm's install or upgrade action returned into the
+// operation's result: the release, or for a dry run the rendering and its diff.
+func (d *Driver) outcome(cfg *action.Configuration, what, name string, reli any, err error, dryRun bool) (*ops.Result, error) {
 	if err != nil {
 		return nil, classifyOp(what, err)
 	}
@@ -169,8 +165,8 @@ func (d *Driver) Upgrade(ctx context.Context, req ops.UpgradeRequest, r ops.Repo
 	if !ok {
 		return nil, fmt.Errorf("%s: unexpected release type %T", what, reli)
 	}
-	if req.DryRun {
-		return d.dryRun(cfg, rel, req.Ref.Name)
+	if dryRun {
+		return d.dryRun(cfg, rel, name)
 	}
 	return d.result(rel), nil
 }
