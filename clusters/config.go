@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/yaml"
 )
 
 // Config describes one cluster. Credentials come either from a kubeconfig
@@ -348,16 +347,6 @@ func sanitizeName(s string) string {
 		}
 	}
 	return strings.Trim(string(b), "-.")
-}
-
-// ParseConfigs reads a YAML list of cluster configs strictly: unknown fields
-// are errors that name the field.
-func ParseConfigs(b []byte) ([]Config, error) {
-	var cfgs []Config
-	if err := yaml.UnmarshalStrict(b, &cfgs); err != nil {
-		return nil, err
-	}
-	return cfgs, nil
 }
 
 // FilePaths points at every file path in the config (kubeconfig, token, CA,

@@ -243,55 +243,6 @@ func TestRESTConfig(t *testing.T) {
 	})
 }
 
-func TestParseConfigs(t *testing.T) {
-	tests := []struct {
-		name    string
-		yaml    string
-		want    []clusters.Config
-		wantErr string
-	}{
-		{"full", `
-- name: east
-  driver: helm
-  kubeconfig: /etc/helmgraph/east.yaml
-  context: admin@east
-  storage: configmap
-  timeout: 1m30s
-- name: west
-  driver: helm
-  server: https://10.0.0.1:6443
-  tokenFile: /var/run/token
-  caFile: /var/run/ca.crt
-  insecureSkipVerify: true
-`, []clusters.Config{
-			{Name: "east", Driver: "helm", Kubeconfig: "/etc/helmgraph/east.yaml", Context: "admin@east", Storage: "configmap", Timeout: clusters.Duration(90 * time.Second)},
-			{Name: "west", Driver: "helm", Server: "https://10.0.0.1:6443", TokenFile: "/var/run/token", CAFile: "/var/run/ca.crt", InsecureSkipVerify: true},
-		}, ""},
-		{"empty timeout is the default", "- name: east\n  timeout:\n", []clusters.Config{{Name: "east"}}, ""},
-		{"unknown field", "- name: east\n  kubeconfg: /x\n", nil, `unknown field "kubeconfg"`},
-		{"timeout without unit", "- name: east\n  timeout: 10\n", nil, `"10" (not a duration such as "10s") into Go struct field Config.timeout`},
-		{"timeout not a duration", "- name: east\n  timeout: soon\n", nil, `"soon" (not a duration such as "10s") into Go struct field Config.timeout`},
-		{"not a list", "name: east\n", nil, "cannot unmarshal"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := clusters.ParseConfigs([]byte(tt.yaml))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("ParseConfigs() = %+v, %v; want an error containing %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseConfigs() error = %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ParseConfigs() =\n%+v\nwant\n%+v", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestDurationJSON(t *testing.T) {
 	for _, d := range []time.Duration{0, 1500 * time.Millisecond, 10 * time.Second, 2 * time.Hour} {
 		b, err := json.Marshal(clusters.Duration(d))

@@ -156,18 +156,31 @@ func (d *Driver) Install(ctx context.Context, req ops.InstallRequest, r ops.Repo
 	r.Progress(fmt.Sprintf("installing chart %s %s as %s through swift", req.Chart.Name, req.Chart.Version, req.Ref.Name))
 	body := map[string]any{"chart": ch, "values": vals, "namespace": req.Ref.Namespace, "dry_run": req.DryRun,
 		"disable_hooks": req.DisableHooks, "timeout": timeoutSeconds(req.Timeout), "wait": req.Wait}
+	undo := func() error {
+		r.Progress("install failed; deleting the release (atomic)")
+		q := url.Values{"purge": {"true"}, "timeout": {timeoutSeconds(req.Timeout)}}
+		if err := d.call(ctx, "delete "+d.describe(req.Ref), http.MethodDelete, path(req.Ref), q, nil, &releaseAnswer{}); err != nil {
+			return fmt.Errorf("deleting it again also failed: %v", err)
+		}
+		return nil
+	}
+	return d.change(ctx, what, http.MethodPost, req.Ref, body, req.DryRun, req.Atomic, undo)
+}
+
+// change sends an install (POST) or upgrade (PUT). When it fails and atomic
+// is set, undo puts the release back, unless the failure says nothing was
+// changed (a conflict) or nothing can be (the cluster is unreachable).
+func (d *Driver) change(ctx context.Context, what, method string, ref release.Ref, body map[string]any, dryRun, atomic bool, undo func() error) (*ops.Result, error) {
 	var a releaseAnswer
-	if err := d.call(ctx, what, http.MethodPost, path(req.Ref), nil, body, &a); err != nil {
-		if req.Atomic && !req.DryRun && !errors.Is(err, release.ErrConflict) && !errors.Is(err, release.ErrClusterUnavailable) {
-			r.Progress("install failed; deleting the release (atomic)")
-			q := url.Values{"purge": {"true"}, "timeout": {timeoutSeconds(req.Timeout)}}
-			if uerr := d.call(ctx, "delete "+d.describe(req.Ref), http.MethodDelete, path(req.Ref), q, nil, &releaseAnswer{}); uerr != nil {
-				err = fmt.Errorf("%w; deleting it again also failed: %v", err, uerr)
+	if err := d.call(ctx, what, method, path(ref), nil, body, &a); err != nil {
+		if atomic && !dryRun && !errors.Is(err, release.ErrConflict) && !errors.Is(err, release.ErrClusterUnavailable) {
+			if uerr := undo(); uerr != nil {
+				err = fmt.Errorf("%w; %v", err, uerr)
 			}
 		}
 		return nil, err
 	}
-	if req.DryRun {
+	if dryRun {
 		return d.dryRun(ctx, what, a)
 	}
 	return d.result(what, a)
@@ -191,21 +204,15 @@ func (d *Driver) Upgrade(ctx context.Context, req ops.UpgradeRequest, r ops.Repo
 	r.Progress(fmt.Sprintf("upgrading %s to chart %s %s through swift", req.Ref.Name, req.Chart.Name, req.Chart.Version))
 	body := map[string]any{"chart": ch, "values": vals, "dry_run": req.DryRun, "disable_hooks": req.DisableHooks,
 		"timeout": timeoutSeconds(req.Timeout), "reset_values": req.ResetValues, "reuse_values": req.ReuseValues, "wait": req.Wait, "force": req.Force}
-	var a releaseAnswer
-	if err := d.call(ctx, what, http.MethodPut, path(req.Ref), nil, body, &a); err != nil {
-		if req.Atomic && !req.DryRun && !errors.Is(err, release.ErrConflict) && !errors.Is(err, release.ErrClusterUnavailable) {
-			r.Progress("upgrade failed; rolling back (atomic)")
-			q := url.Values{"timeout": {timeoutSeconds(req.Timeout)}, "wait": {strconv.FormatBool(req.Wait)}}
-			if rerr := d.get(ctx, "roll back "+d.describe(req.Ref), "/tiller/v2/releases/"+url.PathEscape(req.Ref.Name)+"/rollback/json", q, &releaseAnswer{}); rerr != nil {
-				err = fmt.Errorf("%w; rolling back also failed: %v", err, rerr)
-			}
+	undo := func() error {
+		r.Progress("upgrade failed; rolling back (atomic)")
+		q := url.Values{"timeout": {timeoutSeconds(req.Timeout)}, "wait": {strconv.FormatBool(req.Wait)}}
+		if err := d.get(ctx, "roll back "+d.describe(req.Ref), "/tiller/v2/releases/"+url.PathEscape(req.Ref.Name)+"/rollback/json", q, &releaseAnswer{}); err != nil {
+			return fmt.Errorf("rolling back also failed: %v", err)
 		}
-		return nil, err
+		return nil
 	}
-	if req.DryRun {
-		return d.dryRun(ctx, what, a)
-	}
-	return d.result(what, a)
+	return d.change(ctx, what, http.MethodPut, req.Ref, body, req.DryRun, req.Atomic, undo)
 }
 
 // Rollback rolls a release back through swift (a GET, as swift's route is);
