@@ -56,14 +56,23 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// listCounter counts the LIST requests helmgraph sends to an API server.
-type listCounter struct{ n atomic.Int64 }
+// listCounter counts the requests helmgraph sends to an API server: n the
+// LISTs of Helm's storage objects, gets the GETs of one of them, all every
+// request but watches.
+type listCounter struct{ n, gets, all atomic.Int64 }
 
 func (c *listCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(r *http.Request) (*http.Response, error) {
-		if r.Method == http.MethodGet && r.URL.Query().Get("watch") != "true" &&
-			(strings.HasSuffix(r.URL.Path, "/secrets") || strings.HasSuffix(r.URL.Path, "/configmaps")) {
-			c.n.Add(1)
+		if r.URL.Query().Get("watch") != "true" {
+			c.all.Add(1)
+			storage := strings.Contains(r.URL.Path, "/secrets") || strings.Contains(r.URL.Path, "/configmaps")
+			list := strings.HasSuffix(r.URL.Path, "/secrets") || strings.HasSuffix(r.URL.Path, "/configmaps")
+			switch {
+			case r.Method == http.MethodGet && list:
+				c.n.Add(1)
+			case r.Method == http.MethodGet && storage:
+				c.gets.Add(1)
+			}
 		}
 		return rt.RoundTrip(r)
 	})
@@ -307,6 +316,21 @@ func redisBackend(t testing.TB, prefix string) cache.Backend {
 	return b
 }
 
+// countedReplica installs east/ns/name, then starts replica r1 over a fresh
+// backend of kind ("memory", or "redis" under a new key prefix starting
+// with prefix) whose requests to east are counted.
+func countedReplica(t testing.TB, kind, prefix, ns, name string) (*replica, *listCounter) {
+	t.Helper()
+	install(t, "east", ns, name)
+	var backend cache.Backend = memory.New()
+	if kind == "redis" {
+		backend = redisBackend(t, fmt.Sprintf("%s%d:", prefix, prefixes.Add(1)))
+	}
+	reqs := &listCounter{}
+	r := startReplica(t, backend, registry(t, map[string]*listCounter{"east": reqs}, "east"), "r1", 3*time.Second, kind == "redis")
+	return r, reqs
+}
+
 // An upgrade through the Helm SDK reaches websocket subscribers of both
 // subprotocols as MODIFIED events and shows in queries, while helmgraph
 // sends the API server no LIST request after its initial one.
@@ -314,14 +338,7 @@ func TestUpgradeStreamsWithoutList(t *testing.T) {
 	for _, kind := range []string{"memory", "redis"} {
 		t.Run(kind, func(t *testing.T) {
 			ns, name := "shop", "cart-"+kind
-			install(t, "east", ns, name)
-			var backend cache.Backend = memory.New()
-			if kind == "redis" {
-				backend = redisBackend(t, fmt.Sprintf("upgrade%d:", prefixes.Add(1)))
-			}
-			lists := &listCounter{}
-			reg := registry(t, map[string]*listCounter{"east": lists}, "east")
-			r := startReplica(t, backend, reg, "r1", 3*time.Second, kind == "redis")
+			r, lists := countedReplica(t, kind, "upgrade", ns, name)
 			eventually(t, "east synced", func() bool { return clusterStates(t, r.ts.URL)["east"].Synced })
 
 			before := releases(t, r.ts.URL, map[string]any{"clusters": []string{"east"}})

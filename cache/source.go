@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/helmgraph/helmgraph/clusters"
+	"github.com/helmgraph/helmgraph/release"
 )
 
 // Source lets the clusters Registry answer from the Store (clusters.Source).
@@ -22,7 +23,7 @@ type Source struct {
 	log        *slog.Logger
 }
 
-var _ clusters.Source = (*Source)(nil)
+var _ clusters.DetailSource = (*Source)(nil)
 
 // NewSource returns a Source over store; leaseTTL is the Syncer's.
 func NewSource(store Store, leaseTTL time.Duration, log *slog.Logger) *Source {
@@ -50,6 +51,38 @@ func (s *Source) Cached(ctx context.Context, names []string) (map[string]cluster
 		}
 	}
 	return out, nil
+}
+
+// Detail implements clusters.DetailSource.
+func (s *Source) Detail(ctx context.Context, ref release.Ref, revision int, updated time.Time) (*release.Release, error) {
+	if err := s.Ready(); err != nil {
+		return nil, err
+	}
+	return s.store.GetDetail(ctx, ref, revision, updated)
+}
+
+// PutDetail implements clusters.DetailSource.
+func (s *Source) PutDetail(ctx context.Context, rel *release.Release) error {
+	if err := s.Ready(); err != nil {
+		return err
+	}
+	return s.store.PutDetail(ctx, rel)
+}
+
+// History implements clusters.DetailSource.
+func (s *Source) History(ctx context.Context, latest release.Summary) ([]release.Summary, error) {
+	if err := s.Ready(); err != nil {
+		return nil, err
+	}
+	return s.store.GetHistory(ctx, latest)
+}
+
+// PutHistory implements clusters.DetailSource.
+func (s *Source) PutHistory(ctx context.Context, hist []release.Summary) error {
+	if err := s.Ready(); err != nil {
+		return err
+	}
+	return s.store.PutHistory(ctx, hist)
 }
 
 // Ready reports whether the Store answers, as of the last health check.

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/helmgraph/helmgraph/release"
@@ -30,8 +31,10 @@ type Snapshot struct {
 	Releases []release.Summary
 }
 
-// Store holds release summaries and sync states per cluster. Writes of one
-// cluster come from the single sync loop holding its lease.
+// Store holds release summaries and sync states per cluster, and the
+// decoded revisions and histories that queries read through it. Writes of
+// summaries and states of one cluster come from the single sync loop holding
+// its lease; details are written by whichever replica decoded them.
 type Store interface {
 	// Replace sets a cluster's whole release set and state, as after a list.
 	Replace(ctx context.Context, cluster string, rels []release.Summary, st SyncState) error
@@ -46,7 +49,54 @@ type Store interface {
 	Snapshot(ctx context.Context, clusters []string) (map[string]Snapshot, error)
 	// Ping reports whether the Store can be used.
 	Ping(ctx context.Context) error
+
+	// GetDetail returns the decoded revision stored by PutDetail under
+	// (ref, revision, updated), or nil on a miss. Its fields, maps
+	// included, may be shared with other callers: do not modify them.
+	GetDetail(ctx context.Context, ref release.Ref, revision int, updated time.Time) (*release.Release, error)
+	// PutDetail stores a decoded revision under its own summary's ref,
+	// revision and Updated time, unless it is too large (the Store's cap)
+	// or has no Updated time. It may be evicted or expire at any time.
+	PutDetail(ctx context.Context, rel *release.Release) error
+	// GetHistory returns the history stored by PutHistory whose newest
+	// revision was latest (same ref, revision, status and Updated time), or
+	// nil on a miss. Do not modify it.
+	GetHistory(ctx context.Context, latest release.Summary) ([]release.Summary, error)
+	// PutHistory stores a release's history, newest revision first, under
+	// its newest revision (hist[0]), with the same caps as PutDetail.
+	PutHistory(ctx context.Context, hist []release.Summary) error
 }
+
+// The detail caches' defaults: a decoded revision or history larger than
+// DefaultDetailMaxBytes (as JSON) is not stored, the memory Backend keeps
+// DefaultDetailTotalBytes of them at most, and Redis forgets each after
+// DefaultDetailTTL.
+const (
+	DefaultDetailMaxBytes   = 4 << 20
+	DefaultDetailTotalBytes = 64 << 20
+	DefaultDetailTTL        = time.Hour
+)
+
+// DetailKey names a decoded revision in a Store: a revision number reused
+// after an uninstall and a new install has another Updated time (Helm sets
+// it when the revision is created, never on a status change), so it names
+// another entry.
+func DetailKey(ref release.Ref, revision int, updated time.Time) string {
+	return fmt.Sprintf("detail:%s:%s/%s:%d:%d", ref.Cluster, ref.Namespace, ref.Name, revision, updated.UnixNano())
+}
+
+// HistoryKey names a release's history by its newest revision: older
+// revisions change only when a newer one arrives (a rollback or upgrade
+// supersedes them), and the newest one's status is part of the key.
+func HistoryKey(latest release.Summary) string {
+	ref := latest.Ref
+	return fmt.Sprintf("history:%s:%s/%s:%d:%s:%d", ref.Cluster, ref.Namespace, ref.Name, latest.Revision, latest.Status, latest.Updated.UnixNano())
+}
+
+// Cacheable reports whether a revision with this summary can be keyed:
+// a summary made from storage labels alone (payload undecodable) has no
+// Updated time to tell a reused revision number apart.
+func Cacheable(s release.Summary) bool { return !s.Updated.IsZero() && s.Revision > 0 }
 
 // EventType says what happened to a release.
 type EventType string

@@ -40,6 +40,26 @@ type Source interface {
 	Cached(ctx context.Context, names []string) (map[string]CachedCluster, error)
 }
 
+// DetailSource is a Source that also keeps what queries decode from a
+// cluster: revisions with their heavy fields and release histories, so that
+// each is decoded once, then served from the cache. The Registry uses it
+// when the Source implements it.
+type DetailSource interface {
+	Source
+	// Detail returns the decoded revision of ref with this number and
+	// Updated time, or nil when the cache does not hold it. Do not modify
+	// its maps.
+	Detail(ctx context.Context, ref release.Ref, revision int, updated time.Time) (*release.Release, error)
+	// PutDetail keeps a decoded revision, under its own summary.
+	PutDetail(ctx context.Context, rel *release.Release) error
+	// History returns the history of latest's release as it was when
+	// latest (revision, status and Updated time) was its newest revision,
+	// or nil when the cache does not hold it.
+	History(ctx context.Context, latest release.Summary) ([]release.Summary, error)
+	// PutHistory keeps a history, newest revision first.
+	PutHistory(ctx context.Context, hist []release.Summary) error
+}
+
 // freshness is how current the data of a cluster was at the last read.
 type freshness struct {
 	observedAt time.Time

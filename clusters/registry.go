@@ -283,38 +283,141 @@ func (r *Registry) Get(ctx context.Context, ref release.Ref, revision int) (*rel
 	if err != nil {
 		return nil, err
 	}
-	if revision == 0 {
-		// A synced cache knows the latest revision: fetch just that one
-		// object rather than list the release's history.
-		if cc, ok := r.cached(ctx, []*Cluster{c})[c.Config.Name]; ok && cc.Synced && !cc.Stale {
-			for _, s := range cc.Releases {
-				if s.Ref == ref {
-					revision = s.Revision
-					break
-				}
-			}
+	// A synced cache knows the latest revision: fetch just that one object
+	// rather than list the release's history, or serve it decoded. Another
+	// revision's Updated time is not known here: it is read live.
+	if cc, ok := r.synced(ctx, c); ok {
+		if s, ok := latest(cc, ref); ok && (revision == 0 || revision == s.Revision) {
+			return r.revision(ctx, c, s, true)
 		}
 	}
+	return r.fetch(ctx, c, ref, revision)
+}
+
+// detail returns the revision s summarises with its heavy fields, from the
+// detail cache when the cluster's summaries are current.
+func (r *Registry) detail(ctx context.Context, s release.Summary) (*release.Release, error) {
+	c, err := r.Cluster(s.Ref.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	usable := false
+	if r.details(c) != nil {
+		_, usable = r.synced(ctx, c)
+	}
+	return r.revision(ctx, c, s, usable)
+}
+
+// revision returns the revision s summarises: when useCache, from the
+// detail cache, or from the driver and then stored there. A cache that
+// fails is logged and skipped, never fatal. The answer carries s, the
+// cache's current summary: a payload decoded earlier may have an older
+// status or description of the same revision.
+func (r *Registry) revision(ctx context.Context, c *Cluster, s release.Summary, useCache bool) (*release.Release, error) {
+	ds := r.details(c)
+	if ds == nil || !useCache || s.Updated.IsZero() {
+		return r.fetch(ctx, c, s.Ref, s.Revision)
+	}
+	switch rel, err := ds.Detail(ctx, s.Ref, s.Revision, s.Updated); {
+	case err != nil:
+		c.Log.Debug("detail cache unavailable; reading the cluster", "release", s.Ref.String(), "revision", s.Revision, "err", err)
+	case rel != nil:
+		cp := *rel
+		cp.Summary = s
+		return &cp, nil
+	}
+	rel, err := r.fetch(ctx, c, s.Ref, s.Revision)
+	if err != nil {
+		return nil, err
+	}
+	if err := ds.PutDetail(ctx, rel); err != nil {
+		c.Log.Debug("detail cache unavailable; revision not stored", "release", s.Ref.String(), "revision", s.Revision, "err", err)
+	}
+	return rel, nil
+}
+
+// fetch asks the cluster for a revision (0 = latest).
+func (r *Registry) fetch(ctx context.Context, c *Cluster, ref release.Ref, revision int) (*release.Release, error) {
 	var rel *release.Release
-	err = c.call(ctx, func(ctx context.Context) error {
+	err := c.call(ctx, func(ctx context.Context) error {
+		var err error
 		rel, err = c.driver(ctx).Get(ctx, ref, revision)
 		return err
 	})
 	return rel, err
 }
 
-// History returns every revision of a release, newest first.
+// History returns every revision of a release, newest first: from the
+// cache while the release's newest revision is the one it was stored with.
 func (r *Registry) History(ctx context.Context, ref release.Ref) ([]release.Summary, error) {
 	c, err := r.Cluster(ref.Cluster)
 	if err != nil {
 		return nil, err
 	}
+	ds := r.details(c)
+	if ds == nil {
+		return r.fetchHistory(ctx, c, ref)
+	}
+	cc, ok := r.synced(ctx, c)
+	s, found := latest(cc, ref)
+	if !ok || !found || s.Updated.IsZero() {
+		return r.fetchHistory(ctx, c, ref)
+	}
+	switch hist, err := ds.History(ctx, s); {
+	case err != nil:
+		c.Log.Debug("detail cache unavailable; reading the cluster", "release", ref.String(), "err", err)
+	case len(hist) > 0:
+		hist = slices.Clone(hist)
+		hist[0] = s // the current description of the same revision and status
+		return hist, nil
+	}
+	hist, err := r.fetchHistory(ctx, c, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := ds.PutHistory(ctx, hist); err != nil {
+		c.Log.Debug("detail cache unavailable; history not stored", "release", ref.String(), "err", err)
+	}
+	return hist, nil
+}
+
+func (r *Registry) fetchHistory(ctx context.Context, c *Cluster, ref release.Ref) ([]release.Summary, error) {
 	var hist []release.Summary
-	err = c.call(ctx, func(ctx context.Context) error {
+	err := c.call(ctx, func(ctx context.Context) error {
+		var err error
 		hist, err = c.driver(ctx).History(ctx, ref)
 		return err
 	})
 	return hist, err
+}
+
+// synced returns what the cache holds for c, and whether that is current:
+// c is synced and not stale.
+func (r *Registry) synced(ctx context.Context, c *Cluster) (CachedCluster, bool) {
+	cc, ok := r.cached(ctx, []*Cluster{c})[c.Config.Name]
+	return cc, ok && cc.Synced && !cc.Stale
+}
+
+// latest finds ref's newest revision among the cached summaries.
+func latest(cc CachedCluster, ref release.Ref) (release.Summary, bool) {
+	for _, s := range cc.Releases {
+		if s.Ref == ref {
+			return s, true
+		}
+	}
+	return release.Summary{}, false
+}
+
+// details returns the cache of decoded revisions and histories, if the
+// source keeps one and c may use it. A cluster that impersonates reads
+// details and histories as the caller, so that the cluster's RBAC decides
+// what each caller may read; an entry stored for one caller would answer
+// another without the cluster being asked, so such clusters never use it.
+func (r *Registry) details(c *Cluster) DetailSource {
+	if ds, ok := r.source.(DetailSource); ok && !c.Config.Impersonate {
+		return ds
+	}
+	return nil
 }
 
 // Status is what a cluster answered when asked just now.

@@ -456,3 +456,148 @@ func TestRegistryStatusesTransport(t *testing.T) {
 		}
 	}
 }
+
+// fakeDetails is a synced cache of one cluster's summaries that keeps
+// decoded revisions and histories in maps, or fails with err.
+type fakeDetails struct {
+	cc  clusters.CachedCluster
+	err error
+
+	mu      sync.Mutex
+	details map[string]*release.Release
+	hists   map[string][]release.Summary
+}
+
+var _ clusters.DetailSource = (*fakeDetails)(nil)
+
+func detailKey(ref release.Ref, rev int, updated time.Time) string {
+	return fmt.Sprint(ref, rev, updated.UnixNano())
+}
+
+func histKey(s release.Summary) string {
+	return fmt.Sprint(s.Ref, s.Revision, s.Status, s.Updated.UnixNano())
+}
+
+func (f *fakeDetails) Cached(ctx context.Context, names []string) (map[string]clusters.CachedCluster, error) {
+	return map[string]clusters.CachedCluster{names[0]: f.cc}, nil
+}
+
+func (f *fakeDetails) Detail(ctx context.Context, ref release.Ref, rev int, updated time.Time) (*release.Release, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.details[detailKey(ref, rev, updated)], f.err
+}
+
+func (f *fakeDetails) PutDetail(ctx context.Context, rel *release.Release) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.details[detailKey(rel.Ref, rel.Revision, rel.Updated)] = rel
+	}
+	return f.err
+}
+
+func (f *fakeDetails) History(ctx context.Context, latest release.Summary) ([]release.Summary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hists[histKey(latest)], f.err
+}
+
+func (f *fakeDetails) PutHistory(ctx context.Context, hist []release.Summary) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.hists[histKey(hist[0])] = hist
+	}
+	return f.err
+}
+
+func (f *fakeDetails) stored() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.details) + len(f.hists)
+}
+
+// A synced cluster's revisions and histories are read from the cluster once,
+// then from the detail cache; stale, impersonating and cache-less cases
+// read the cluster every time, and a failing cache never fails a read.
+func TestRegistryDetailCache(t *testing.T) {
+	cur := sum("east", "shop", "frontend", t0)
+	cur.Revision = 3
+	tests := []struct {
+		name        string
+		stale       bool
+		impersonate bool
+		cacheErr    error
+		wantCalls   int // driver calls for two rounds of Get, detail and History
+		wantStored  bool
+	}{
+		{name: "synced", wantCalls: 2, wantStored: true},
+		{name: "stale", stale: true, wantCalls: 6},
+		{name: "impersonating: the cluster's RBAC decides per caller", impersonate: true, wantCalls: 6},
+		{name: "cache failing", cacheErr: errors.New("redis: connection refused"), wantCalls: 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &fakeDriver{releases: []release.Summary{cur}}
+			c := newCluster("east", d)
+			c.Config.Impersonate = tt.impersonate
+			reg := clusters.NewRegistry([]*clusters.Cluster{c})
+			src := &fakeDetails{cc: clusters.CachedCluster{Synced: true, Stale: tt.stale, Releases: []release.Summary{cur}, LastSync: time.Now()},
+				err: tt.cacheErr, details: map[string]*release.Release{}, hists: map[string][]release.Summary{}}
+			reg.SetSource(src)
+			for round := range 2 {
+				rel, err := reg.Get(t.Context(), cur.Ref, 0)
+				if err != nil || rel.Notes != "notes of frontend" || rel.Revision != 3 {
+					t.Fatalf("round %d: Get() = %+v, %v; want revision 3 with its notes", round, rel, err)
+				}
+				notes, err := reg.NewRelease(cur).Notes(t.Context())
+				if err != nil || notes != "notes of frontend" {
+					t.Fatalf("round %d: Notes() = %q, %v; want its notes", round, notes, err)
+				}
+				hist, err := reg.History(t.Context(), cur.Ref)
+				if err != nil || len(hist) != 1 || hist[0] != cur {
+					t.Fatalf("round %d: History() = %+v, %v; want [%+v]", round, hist, err, cur)
+				}
+			}
+			if got := d.callCount(); got != tt.wantCalls {
+				t.Errorf("driver calls = %d, want %d", got, tt.wantCalls)
+			}
+			if got := src.stored() > 0; got != tt.wantStored {
+				t.Errorf("stored in the detail cache: %v, want %v", got, tt.wantStored)
+			}
+		})
+	}
+	t.Run("the answer has the cache's current status, not the stored payload's", func(t *testing.T) {
+		d := &fakeDriver{releases: []release.Summary{cur}}
+		reg := clusters.NewRegistry([]*clusters.Cluster{newCluster("east", d)})
+		pending := cur
+		pending.Status, pending.Description = release.StatusPendingUpgrade, "Preparing upgrade"
+		src := &fakeDetails{cc: clusters.CachedCluster{Synced: true, Releases: []release.Summary{cur}, LastSync: time.Now()},
+			details: map[string]*release.Release{detailKey(cur.Ref, 3, cur.Updated): {Summary: pending, Notes: "cached notes"}}, hists: map[string][]release.Summary{}}
+		reg.SetSource(src)
+		rel, err := reg.Get(t.Context(), cur.Ref, 0)
+		if err != nil || rel.Notes != "cached notes" || rel.Status != release.StatusDeployed || rel.Description != cur.Description {
+			t.Errorf("Get() = %+v, %v; want the cached notes with status DEPLOYED", rel, err)
+		}
+		if d.callCount() != 0 {
+			t.Errorf("driver calls = %d, want 0", d.callCount())
+		}
+	})
+	t.Run("another revision than the latest is read live", func(t *testing.T) {
+		old := cur
+		old.Revision = 2
+		d := &fakeDriver{releases: []release.Summary{old}}
+		reg := clusters.NewRegistry([]*clusters.Cluster{newCluster("east", d)})
+		reg.SetSource(&fakeDetails{cc: clusters.CachedCluster{Synced: true, Releases: []release.Summary{cur}, LastSync: time.Now()},
+			details: map[string]*release.Release{}, hists: map[string][]release.Summary{}})
+		for range 2 {
+			if rel, err := reg.Get(t.Context(), cur.Ref, 2); err != nil || rel.Revision != 2 {
+				t.Fatalf("Get(revision 2) = %+v, %v", rel, err)
+			}
+		}
+		if d.callCount() != 2 {
+			t.Errorf("driver calls = %d, want 2: revision 2's Updated time is not known", d.callCount())
+		}
+	})
+}

@@ -9,8 +9,9 @@ import (
 )
 
 // Release is a release revision as the graph serves it: the cheap summary,
-// with the heavy fields fetched from the cluster once, on first use, however
-// many of them a query selects.
+// with the heavy fields fetched once, on first use, however many of them a
+// query selects: from the detail cache when the cluster is synced and does
+// not impersonate the caller (Registry.details), else from the cluster.
 type Release struct {
 	release.Summary
 	// ObservedAt is when the data was last known to match the cluster;
@@ -38,7 +39,7 @@ func (r *Registry) NewReleaseFrom(rel *release.Release) *Release {
 }
 
 func (l *Release) detail(ctx context.Context) (*release.Release, error) {
-	l.once.Do(func() { l.rel, l.err = l.reg.Get(ctx, l.Ref, l.Revision) })
+	l.once.Do(func() { l.rel, l.err = l.reg.detail(ctx, l.Summary) })
 	return l.rel, l.err
 }
 

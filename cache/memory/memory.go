@@ -25,6 +25,8 @@ type Backend struct {
 	subs     map[chan cache.Event]struct{}
 	records  map[string]map[string][]byte
 	now      func() time.Time
+	// details holds decoded revisions and histories, bounded by size.
+	details *lru
 }
 
 type clusterData struct {
@@ -42,9 +44,14 @@ type lease struct {
 
 var _ cache.Backend = (*Backend)(nil)
 
-// New returns an empty Backend.
-func New() *Backend {
-	return &Backend{clusters: map[string]*clusterData{}, leases: map[string]lease{}, subs: map[chan cache.Event]struct{}{}, records: map[string]map[string][]byte{}, now: time.Now}
+// New returns an empty Backend; its detail cache keeps
+// cache.DefaultDetailTotalBytes unless an option says otherwise.
+func New(opts ...Option) *Backend {
+	b := &Backend{clusters: map[string]*clusterData{}, leases: map[string]lease{}, subs: map[chan cache.Event]struct{}{}, records: map[string]map[string][]byte{}, now: time.Now, details: newLRU()}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
 }
 
 func (b *Backend) cluster(name string) *clusterData {

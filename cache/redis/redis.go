@@ -8,6 +8,10 @@
 //	state:{cluster}  JSON sync state
 //	lease:{name}     holder of a lease, with its expiry as the key's TTL
 //	events           pub/sub channel of JSON events
+//	detail:{cluster}:{namespace}/{name}:{revision}:{updated}
+//	                 JSON decoded revision (cache.DetailKey), with a TTL
+//	history:{cluster}:{namespace}/{name}:{revision}:{status}:{updated}
+//	                 JSON history under its newest revision (cache.HistoryKey), with a TTL
 //
 // Reads cost one round trip for every cluster asked for: the counters and
 // states come first, and a cluster's hash is read again only when its counter
@@ -33,6 +37,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/helmgraph/helmgraph/cache"
+	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/release"
 )
 
@@ -48,6 +53,11 @@ type Config struct {
 	TLS          bool   `json:"tls,omitempty"`
 	// KeyPrefix namespaces every key and channel; "helmgraph:" by default.
 	KeyPrefix string `json:"keyPrefix,omitempty"`
+	// DetailTTL is how long a decoded revision or history is kept
+	// (cache.DefaultDetailTTL by default); DetailMaxBytes is the largest one
+	// stored, as JSON (cache.DefaultDetailMaxBytes by default).
+	DetailTTL      clusters.Duration `json:"detailTTL,omitempty"`
+	DetailMaxBytes int               `json:"detailMaxBytes,omitempty"`
 }
 
 // DefaultKeyPrefix namespaces keys when the config sets no prefix.
@@ -107,6 +117,9 @@ func (c Config) Redact() string {
 type Backend struct {
 	client *goredis.Client
 	prefix string
+	// detailTTL and detailMax bound the decoded revisions and histories.
+	detailTTL time.Duration
+	detailMax int
 
 	mu    sync.Mutex
 	local map[string]decoded // by cluster
@@ -130,7 +143,11 @@ func New(cfg Config) (*Backend, error) {
 	if prefix == "" {
 		prefix = DefaultKeyPrefix
 	}
-	return &Backend{client: goredis.NewClient(opts), prefix: prefix, local: map[string]decoded{}}, nil
+	return &Backend{
+		client: goredis.NewClient(opts), prefix: prefix, local: map[string]decoded{},
+		detailTTL: cmp.Or(time.Duration(cfg.DetailTTL), cache.DefaultDetailTTL),
+		detailMax: cmp.Or(cfg.DetailMaxBytes, cache.DefaultDetailMaxBytes),
+	}, nil
 }
 
 func (b *Backend) key(parts ...string) string { return b.prefix + strings.Join(parts, ":") }

@@ -6,11 +6,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/helmgraph/helmgraph/cache"
 	"github.com/helmgraph/helmgraph/cache/redis"
 	"github.com/helmgraph/helmgraph/cache/storetest"
+	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/internal/testenv"
+	"github.com/helmgraph/helmgraph/release"
 )
 
 var srv *testenv.Redis
@@ -60,5 +63,45 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := (redis.Config{Address: "redis://u:pw@h:notaport/x"}).Options(); err == nil || strings.Contains(err.Error(), "pw") {
 		t.Errorf("Options() error = %v, want one without the password", err)
+	}
+}
+
+// Decoded revisions expire after the configured TTL, and ones over the
+// configured cap are not stored.
+func TestDetailTTLAndCap(t *testing.T) {
+	ctx := t.Context()
+	b, err := redis.New(redis.Config{Address: srv.Addr, KeyPrefix: fmt.Sprintf("test%d:", n.Add(1)),
+		DetailTTL: clusters.Duration(300 * time.Millisecond), DetailMaxBytes: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	rel := &release.Release{
+		Summary:  release.Summary{Ref: release.Ref{Cluster: "east", Namespace: "web", Name: "shop"}, Revision: 1, Updated: time.Unix(1, 0)},
+		Manifest: strings.Repeat("x", 1000),
+	}
+	get := func() bool {
+		got, err := b.GetDetail(ctx, rel.Ref, rel.Revision, rel.Updated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got != nil
+	}
+	if err := b.PutDetail(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	if !get() {
+		t.Fatal("GetDetail right after PutDetail missed")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for get() {
+		if time.Now().After(deadline) {
+			t.Fatal("the decoded revision never expired (TTL 300ms)")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rel.Manifest = strings.Repeat("x", 3000)
+	if err := b.PutDetail(ctx, rel); err != nil || get() {
+		t.Errorf("PutDetail over the 2000-byte cap = %v, stored %v; want nil, not stored", err, get())
 	}
 }

@@ -128,6 +128,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) (a, b cache.Backend)) {
 			t.Errorf("kinds are not separate: %q", other)
 		}
 	})
+	t.Run("details", func(t *testing.T) { details(t, newBackend) })
+	t.Run("histories", func(t *testing.T) { histories(t, newBackend) })
 	t.Run("leases", func(t *testing.T) {
 		a, b := newBackend(t)
 		ctx := t.Context()
