@@ -99,9 +99,15 @@ func New(cfg Config) (*Driver, error) {
 }
 
 // Watch feeds sink with the cluster's releases, polling swift's list (it
-// has no watch API); see tiller.PollWatch.
+// has no watch API) and, through the service proxy, also listing as soon
+// as Tiller's storage in the API server changes; see tiller.PollWatch.
+// That storage is watched in swift's namespace: swift runs beside Tiller.
 func (d *Driver) Watch(ctx context.Context, sink release.Sink) error {
-	return tiller.PollWatch(ctx, sink, d.pollInterval, func(ctx context.Context) ([]release.Summary, error) { return d.List(ctx, nil) })
+	var storage *tiller.StorageWatch
+	if sp, ok := d.endpoint.(*ServiceProxy); ok && sp.REST != nil {
+		storage = &tiller.StorageWatch{REST: sp.REST, Namespace: sp.Namespace, Log: d.log}
+	}
+	return tiller.PollWatch(ctx, sink, d.pollInterval, func(ctx context.Context) ([]release.Summary, error) { return d.List(ctx, nil) }, storage)
 }
 
 // Kind reports release.DriverSwift.

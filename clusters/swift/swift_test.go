@@ -301,4 +301,7 @@ func TestServiceProxy(t *testing.T) {
 	if len(cerrs) != 0 || len(rels) != 1 || rels[0].Ref.Name != "cache" || rels[0].Driver != release.DriverSwift {
 		t.Errorf("List(store) through the registry = %+v, %+v; want store/cache from swift", rels, cerrs)
 	}
+
+	// Watch's storage watch, through the same proxy (storagewatch_test.go).
+	t.Run("storage watch", func(t *testing.T) { storageWatchTest(t, sp) })
 }

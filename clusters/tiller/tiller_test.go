@@ -482,6 +482,9 @@ func TestPortForward(t *testing.T) {
 	if n := pf.Opened(); n != 2 {
 		t.Errorf("forwards opened = %d, want 2 (the first, and one reopened after it dropped)", n)
 	}
+
+	// Watch's storage watch, through the same forward (storagewatch_test.go).
+	storageWatchTests(t, agent)
 }
 
 // sinkLog records what a Watch reports.

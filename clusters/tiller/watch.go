@@ -2,6 +2,7 @@ package tiller
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/helmgraph/helmgraph/release"
@@ -12,17 +13,35 @@ const DefaultPollInterval = 10 * time.Second
 
 // Watch feeds sink with the cluster's releases: the whole set first, then
 // what changed, by listing Tiller every poll interval (Tiller has no watch
-// API). It returns when ctx ends, or with the error of a failed list, for
-// the caller's sync loop to retry.
+// API) and, through a port-forward, also as soon as Tiller's storage in the
+// API server changes (see StorageWatch). It returns when ctx ends, or with
+// the error of a failed list, for the caller's sync loop to retry.
 func (d *Driver) Watch(ctx context.Context, sink release.Sink) error {
-	return PollWatch(ctx, sink, d.pollInterval, func(ctx context.Context) ([]release.Summary, error) { return d.List(ctx, nil) })
+	var storage *StorageWatch
+	if pf, ok := d.transport.(*PortForward); ok && pf.REST != nil {
+		storage = &StorageWatch{REST: pf.REST, Namespace: pf.namespace(), Log: d.log}
+	}
+	return PollWatch(ctx, sink, d.pollInterval, func(ctx context.Context) ([]release.Summary, error) { return d.List(ctx, nil) }, storage)
 }
 
 // PollWatch is Watch for drivers without a watch API (tiller, swift): it
-// calls list every interval and reports the differences to sink.
-func PollWatch(ctx context.Context, sink release.Sink, interval time.Duration, list func(context.Context) ([]release.Summary, error)) error {
+// calls list every interval and reports the differences to sink. With a
+// storage watch (nil for none: no API server), it also lists promptly after
+// Tiller's storage changed, the events of one burst gathered into one list;
+// the interval remains the safety net.
+func PollWatch(ctx context.Context, sink release.Sink, interval time.Duration, list func(context.Context) ([]release.Summary, error), storage *StorageWatch) error {
 	if interval <= 0 {
 		interval = DefaultPollInterval
+	}
+	// stored holds at most one pending change: events that come during a
+	// list wait for the next one together, and one list runs at a time.
+	var stored chan struct{}
+	if storage != nil {
+		stored = make(chan struct{}, 1)
+		sctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { storage.run(sctx, stored) })
+		defer func() { cancel(); wg.Wait() }()
 	}
 	rels, err := list(ctx)
 	if err != nil {
@@ -39,6 +58,16 @@ func PollWatch(ctx context.Context, sink release.Sink, interval time.Duration, l
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-stored:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(settle):
+			}
+			select {
+			case <-stored: // gathered into this list
+			default:
+			}
 		}
 		rels, err := list(ctx)
 		if err != nil {
@@ -47,6 +76,7 @@ func PollWatch(ctx context.Context, sink release.Sink, interval time.Duration, l
 			}
 			return err
 		}
+		t.Reset(interval)
 		now := index(rels)
 		for _, s := range rels {
 			if old, ok := seen[s.Ref]; !ok || changed(old, s) {
