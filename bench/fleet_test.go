@@ -41,32 +41,47 @@ var benchClusters = []string{"bench-a", "bench-b"}
 // pageSize is the page both benchmarks produce: releases(first: 100).
 const pageSize = 100
 
-// env is nil unless benchmarks were asked for.
-var env *testenv.Env
+// env holds the fleet benchmarks' two seeded API servers, started by the
+// first benchmark that needs them (fleetEnv), so that neither `go test ./...`
+// nor the other benchmarks pay for, or share the cores with, clusters they
+// do not use.
+var (
+	env     *testenv.Env
+	envOnce sync.Once
+	envErr  error
+)
 
-// TestMain starts and seeds the API servers only for benchmark runs, so that
-// `go test ./...` does not pay minutes for clusters no test uses.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
-		os.Exit(m.Run())
-	}
-	e, err := testenv.Start(benchClusters...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench: start API servers:", err)
-		if e != nil {
-			e.Stop()
+func fleetEnv(b *testing.B) *testenv.Env {
+	b.Helper()
+	envOnce.Do(func() {
+		e, err := testenv.Start(benchClusters...)
+		if err == nil {
+			err = seedFleet(e)
 		}
-		os.Exit(1)
+		if err != nil && e != nil {
+			e.Stop()
+			e = nil
+		}
+		env, envErr = e, err
+	})
+	if envErr != nil {
+		b.Fatal("bench: fleet API servers:", envErr)
 	}
-	if err := seedFleet(e); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		e.Stop()
-		os.Exit(1)
+	return env
+}
+
+// TestMain runs the tests and benchmarks, then stops the fleet if one was
+// started. With HELMGRAPH_BENCH_SUBSCRIBE set, the binary is instead the
+// subscriber process of BenchmarkCacheMemory (subscriberProcess).
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(subscribeEnv); spec != "" {
+		os.Exit(subscriberProcess(spec))
 	}
-	env = e
+	flag.Parse()
 	code := m.Run()
-	e.Stop()
+	if env != nil {
+		env.Stop()
+	}
 	os.Exit(code)
 }
 
@@ -126,8 +141,8 @@ type releasesResponse struct {
 // BenchmarkHelmgraphReleasesFirst100 is one GraphQL query over real HTTP per
 // iteration: helmgraph lists both clusters, merges, orders and pages.
 func BenchmarkHelmgraphReleasesFirst100(b *testing.B) {
-	quiet := slog.New(slog.DiscardHandler)
-	reg, err := clusters.Open(env.Configs(), quiet)
+
+	reg, err := clusters.Open(fleetEnv(b).Configs(), quiet)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -193,7 +208,7 @@ type sdkCluster struct {
 // credentials and client-side rate limits.
 func sdkClusters(b *testing.B) []sdkCluster {
 	var out []sdkCluster
-	for _, c := range env.Configs() {
+	for _, c := range fleetEnv(b).Configs() {
 		rc, err := c.RESTConfig()
 		if err != nil {
 			b.Fatal(err)
@@ -294,7 +309,7 @@ func BenchmarkHelmSDKListFanout(b *testing.B) {
 // API servers and the transfer account for.
 func BenchmarkSecretsListFloor(b *testing.B) {
 	var cs []kubernetes.Interface
-	for _, c := range env.Configs() {
+	for _, c := range fleetEnv(b).Configs() {
 		rc, err := c.RESTConfig()
 		if err != nil {
 			b.Fatal(err)

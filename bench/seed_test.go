@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	crand "crypto/rand"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -33,6 +34,10 @@ type fleet struct {
 	Namespaces []string
 	Releases   int // per cluster, spread round-robin over Namespaces
 	Revisions  int // per release; all but the last are superseded
+	// ExtraFileBytes, when set, adds a file of that many random (so
+	// incompressible) bytes to the chart, as charts that bundle files carry:
+	// every stored revision grows by it.
+	ExtraFileBytes int
 }
 
 // releaseName and namespace place release i of a cluster.
@@ -63,6 +68,11 @@ func seedCluster(ctx context.Context, f fleet, stores map[string]*storage.Storag
 			if err != nil {
 				cancel(err)
 				return
+			}
+			if f.ExtraFileBytes > 0 {
+				blob := make([]byte, f.ExtraFileBytes)
+				_, _ = crand.Read(blob)
+				ch.Files = append(ch.Files, &chartcommon.File{Name: "files/blob.bin", Data: blob})
 			}
 			for i := range jobs {
 				if err := seedRelease(f, ch, stores[f.namespace(i)], i, now); err != nil {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -130,27 +129,7 @@ func BenchmarkTillerList2000(b *testing.B) {
 func measure(b *testing.B, list func() error) {
 	b.ReportAllocs()
 	runtime.GC()
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	peak := samplePeakHeap()
 	b.ResetTimer()
 	for range b.N {
 		if err := list(); err != nil {
@@ -158,10 +137,8 @@ func measure(b *testing.B, list func() error) {
 		}
 	}
 	b.StopTimer()
-	close(stop)
-	wg.Wait()
 	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/1e6, "ms/list")
-	b.ReportMetric(float64(peak.Load())/1e6, "peak-heap-MB")
+	b.ReportMetric(float64(peak())/1e6, "peak-heap-MB")
 }
 
 // startBenchTiller starts an API server and a Tiller on it, and writes the

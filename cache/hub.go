@@ -15,8 +15,9 @@ const DefaultSubscriberBuffer = 256
 
 // Hub fans the Bus's events out to subscribers. Each subscriber has its own
 // bounded buffer; one that lets it fill is dropped with an error, so a slow
-// client never delays the others or the Hub. Events are passed by value and
-// shared read-only: nothing is copied or encoded per subscriber here.
+// client never delays the others or the Hub. Each event is allocated once and
+// shared read-only by pointer: nothing is copied or encoded per subscriber
+// here, and an idle subscriber's buffer is a few KB of pointers.
 type Hub struct {
 	bus    Bus
 	buffer int
@@ -38,17 +39,17 @@ func NewHub(bus Bus, buffer int, log *slog.Logger) *Hub {
 // Subscription is one subscriber's stream of matching events. C is closed
 // when the subscription ends; Err then says why, if it was not Close.
 type Subscription struct {
-	C     <-chan Event
-	c     chan Event
-	match func(Event) bool
+	C     <-chan *Event // shared with every subscriber: do not modify
+	c     chan *Event
+	match func(*Event) bool
 	hub   *Hub
 	err   error
 	once  sync.Once
 }
 
 // Subscribe registers a subscriber for the events match accepts.
-func (h *Hub) Subscribe(match func(Event) bool) *Subscription {
-	c := make(chan Event, h.buffer)
+func (h *Hub) Subscribe(match func(*Event) bool) *Subscription {
+	c := make(chan *Event, h.buffer)
 	s := &Subscription{C: c, c: c, match: match, hub: h}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
@@ -94,7 +95,7 @@ func (h *Hub) Run(ctx context.Context) {
 			continue
 		}
 		for ev := range ch {
-			h.dispatch(ev)
+			h.dispatch(&ev)
 		}
 	}
 	h.mu.Lock()
@@ -108,7 +109,7 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 }
 
-func (h *Hub) dispatch(ev Event) {
+func (h *Hub) dispatch(ev *Event) {
 	ev.Seq = h.seq.Add(1)
 	var slow []*Subscription
 	h.mu.RLock()

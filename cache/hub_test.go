@@ -37,7 +37,7 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 
 	slow := hub.Subscribe(nil)
 	fast := hub.Subscribe(nil)
-	none := hub.Subscribe(func(ev cache.Event) bool { return ev.Release.Ref.Cluster == "elsewhere" })
+	none := hub.Subscribe(func(ev *cache.Event) bool { return ev.Release.Ref.Cluster == "elsewhere" })
 	// fast reads each event before the next is published; slow never reads.
 	for i := range 20 {
 		ev := cache.Event{Type: cache.Modified, Release: release.Summary{Ref: release.Ref{Cluster: "east", Name: "r"}, Revision: i}}

@@ -1,7 +1,6 @@
 package clusters
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -152,11 +151,16 @@ func compare(o Order, a, b *release.Summary) int {
 	if o.Field == OrderByUpdated {
 		c = a.Updated.Compare(b.Updated)
 	}
+	// strings.Compare, one field at a time: cmp.Compare on strings makes up
+	// to three string comparisons, and cmp.Or would evaluate every field.
 	if c == 0 {
-		c = cmp.Or(
-			cmp.Compare(a.Ref.Name, b.Ref.Name),
-			cmp.Compare(a.Ref.Namespace, b.Ref.Namespace),
-			cmp.Compare(a.Ref.Cluster, b.Ref.Cluster))
+		c = strings.Compare(a.Ref.Name, b.Ref.Name)
+	}
+	if c == 0 {
+		c = strings.Compare(a.Ref.Namespace, b.Ref.Namespace)
+	}
+	if c == 0 {
+		c = strings.Compare(a.Ref.Cluster, b.Ref.Cluster)
 	}
 	if o.Desc {
 		return -c
@@ -209,7 +213,7 @@ func paginate(items []*release.Summary, req PageRequest) (Page, error) {
 	// lo counts the items at or before the after cursor, hi those before the
 	// before cursor; the window between holds the candidates.
 	lo, hi := 0, len(items)
-	var window []int
+	window := make([]int, 0, len(items))
 	for i := range items {
 		a := after != nil && compare(o, items[i], after) <= 0
 		b := before != nil && compare(o, items[i], before) >= 0

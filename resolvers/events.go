@@ -17,14 +17,14 @@ import (
 
 // eventFilter validates the filter as release filters are validated and
 // returns its predicate.
-func (r *Resolver) eventFilter(f *model.ReleaseEventFilter) (func(cache.Event) bool, error) {
+func (r *Resolver) eventFilter(f *model.ReleaseEventFilter) (func(*cache.Event) bool, error) {
 	if f == nil {
 		return nil, nil
 	}
 	if err := r.Registry.ValidateFilter(clusters.Filter{Clusters: f.Clusters, Namespaces: f.Namespaces}); err != nil {
 		return nil, err
 	}
-	return func(ev cache.Event) bool {
+	return func(ev *cache.Event) bool {
 		ref := ev.Release.Ref
 		return (len(f.Clusters) == 0 || slices.Contains(f.Clusters, ref.Cluster)) &&
 			(len(f.Namespaces) == 0 || slices.Contains(f.Namespaces, ref.Namespace)) &&
@@ -66,7 +66,7 @@ func (r *Resolver) forwardEvents(ctx context.Context, sub *cache.Subscription, o
 	}
 }
 
-func (r *Resolver) releaseEvent(e cache.Event) *clusters.ReleaseEvent {
+func (r *Resolver) releaseEvent(e *cache.Event) *clusters.ReleaseEvent {
 	ev := &clusters.ReleaseEvent{Kind: clusters.EventType(e.Type), Release: r.Registry.NewRelease(e.Release), ObservedAt: e.ObservedAt, Seq: e.Seq}
 	if e.Type != cache.Added {
 		ev.PreviousStatus, ev.PreviousRevision = &e.PreviousStatus, &e.PreviousRevision
@@ -82,9 +82,9 @@ func (r *Resolver) releaseEvent(e cache.Event) *clusters.ReleaseEvent {
 // subscriber to take an event executes it, the others wait for and reuse
 // its response. Transports still frame the response once per connection.
 type SharedEventResponses struct {
-	mu      sync.Mutex
-	entries map[renderKey]*rendered
-	maxSeq  uint64
+	entries sync.Map // renderKey → *rendered
+	maxSeq  atomic.Uint64
+	count   atomic.Uint64 // events rendered, to prune entries now and then
 }
 
 type renderKey struct {
@@ -105,7 +105,7 @@ type eventStream struct {
 	op      string
 	used    atomic.Bool
 	sub     *cache.Subscription
-	convert func(cache.Event) *clusters.ReleaseEvent
+	convert func(*cache.Event) *clusters.ReleaseEvent
 	inner   chan *clusters.ReleaseEvent
 	ended   bool // the final error went out
 }
@@ -114,7 +114,7 @@ type streamKey struct{}
 
 // NewSharedEventResponses returns the extension; add it with handler.Use.
 func NewSharedEventResponses() *SharedEventResponses {
-	return &SharedEventResponses{entries: map[renderKey]*rendered{}}
+	return &SharedEventResponses{}
 }
 
 func (*SharedEventResponses) ExtensionName() string                   { return "SharedEventResponses" }
@@ -148,61 +148,66 @@ func (x *SharedEventResponses) InterceptResponse(ctx context.Context, next graph
 		close(st.inner) // gqlgen's execution sees the end of the stream
 		return next(ctx)
 	}
-	var ev *clusters.ReleaseEvent
+	var e *cache.Event
 	select {
-	case e, open := <-st.sub.C:
+	case ev, open := <-st.sub.C:
 		if !open {
 			err := st.sub.Err()
 			if err == nil {
 				close(st.inner)
 				return next(ctx)
 			}
-			ev, st.ended = &clusters.ReleaseEvent{Err: err}, true
-		} else {
-			ev = st.convert(e)
+			st.ended = true
+			st.inner <- &clusters.ReleaseEvent{Err: err}
+			return next(ctx)
 		}
+		e = ev
 	case <-ctx.Done():
 		return next(ctx)
 	}
-	if ev.Err != nil || ev.Seq == 0 {
-		st.inner <- ev
+	if e.Seq == 0 {
+		st.inner <- st.convert(e)
 		return next(ctx)
 	}
-	r := x.entry(renderKey{seq: ev.Seq, op: st.op})
+	// Only the subscription that executes the event converts it: the
+	// others take its response, and allocate nothing for the event.
+	r := x.entry(renderKey{seq: e.Seq, op: st.op})
 	executed := false
 	r.once.Do(func() {
 		executed = true
-		st.inner <- ev
+		st.inner <- st.convert(e)
 		r.resp = next(ctx)
 	})
 	if executed {
 		return r.resp
 	}
 	if r.resp == nil { // the executing subscription ended meanwhile: execute here
-		st.inner <- ev
+		st.inner <- st.convert(e)
 		return next(ctx)
 	}
 	shared := *r.resp
 	return &shared
 }
 
-// entry returns the shared render of an event for an operation, forgetting
-// renders of events long delivered.
+// entry returns the shared render of an event for an operation. Every
+// subscriber of an event looks it up at once, so the map is a sync.Map (no
+// lock shared by them all); renders of events long delivered are forgotten
+// by whoever creates a new one.
 func (x *SharedEventResponses) entry(k renderKey) *rendered {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	r, ok := x.entries[k]
-	if !ok {
-		r = &rendered{}
-		x.entries[k] = r
-		x.maxSeq = max(x.maxSeq, k.seq)
-		if len(x.entries) > 4096 {
-			for old := range x.entries {
-				if old.seq+64 < x.maxSeq {
-					delete(x.entries, old)
+	if r, ok := x.entries.Load(k); ok {
+		return r.(*rendered)
+	}
+	r, loaded := x.entries.LoadOrStore(k, &rendered{})
+	if !loaded && x.maxSeq.Load() < k.seq {
+		x.maxSeq.Store(k.seq)
+		if x.count.Add(1)%1024 == 0 {
+			x.entries.Range(func(old, _ any) bool {
+				if old.(renderKey).seq+64 < k.seq {
+					x.entries.Delete(old)
 				}
-			}
+				return true
+			})
 		}
 	}
-	return r
+	return r.(*rendered)
 }

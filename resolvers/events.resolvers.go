@@ -29,7 +29,7 @@ func (r *subscriptionResolver) ReleaseEvents(ctx context.Context, filter *model.
 		// Checked per event against the rules of the moment, so a rules
 		// reload applies to running subscriptions at their next event.
 		inner := match
-		match = func(ev cache.Event) bool {
+		match = func(ev *cache.Event) bool {
 			return vis(ev.Release.Ref.Cluster, ev.Release.Ref.Namespace) && (inner == nil || inner(ev))
 		}
 	}
@@ -39,7 +39,7 @@ func (r *subscriptionResolver) ReleaseEvents(ctx context.Context, filter *model.
 		// subscription itself and hands gqlgen only those it must execute.
 		st.sub, st.convert = sub, r.releaseEvent
 		st.used.Store(true)
-		go func() { <-ctx.Done(); sub.Close() }()
+		context.AfterFunc(ctx, sub.Close) // no goroutine waits per subscription
 		return st.inner, nil
 	}
 	out := make(chan *clusters.ReleaseEvent, 1)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/cache"
@@ -122,6 +123,10 @@ func New(opts Options) *Server {
 		gql.Use(extension.Introspection{})
 	}
 	gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](opts.API.PersistedQueries)})
+	// Parsed and validated queries are kept by query text: clients repeat
+	// theirs (pages, polls, one subscription per dashboard), and every
+	// subscription would otherwise hold its own parsed copy.
+	gql.SetQueryCache(lru.New[*ast.QueryDocument](opts.API.PersistedQueries))
 	gql.Use(extension.FixedComplexityLimit(opts.API.MaxComplexity))
 	gql.Use(depthLimit{max: opts.API.MaxDepth})
 	gql.Use(resolvers.NewSharedEventResponses())
@@ -132,15 +137,22 @@ func New(opts Options) *Server {
 	})
 	gql.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		op := graphql.GetOperationContext(ctx)
+		kind := "unknown"
+		if op.Operation != nil {
+			kind = string(op.Operation.Operation)
+		}
 		start := time.Now()
 		h := next(ctx)
+		if kind == string(ast.Subscription) {
+			// A subscription's responses are its events, each sent to
+			// every subscriber: no latency to observe, and nothing to add
+			// to the per-subscriber path.
+			return h
+		}
+		obs := s.metrics.operations.WithLabelValues(kind)
 		return func(ctx context.Context) *graphql.Response {
 			resp := h(ctx)
-			kind := "unknown"
-			if op.Operation != nil {
-				kind = string(op.Operation.Operation)
-			}
-			s.metrics.operations.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+			obs.Observe(time.Since(start).Seconds())
 			return resp
 		}
 	})

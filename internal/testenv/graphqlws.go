@@ -86,7 +86,6 @@ func (c *WSClient) readLoop() {
 			c.err = err
 			return
 		}
-		m.At = time.Now()
 		switch m.Type {
 		case "ka":
 			c.keepAlives.Add(1)
@@ -122,7 +121,7 @@ func (c *WSClient) read(ctx context.Context) (WSMessage, error) {
 	if err != nil {
 		return WSMessage{}, err
 	}
-	var m WSMessage
+	m := WSMessage{At: time.Now()} // arrival, before any decoding
 	if err := json.Unmarshal(b, &m); err != nil {
 		return WSMessage{}, fmt.Errorf("message is not JSON: %s", b)
 	}
