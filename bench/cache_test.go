@@ -24,7 +24,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/helmgraph/helmgraph/cache"
 	"github.com/helmgraph/helmgraph/cache/memory"
@@ -135,12 +134,13 @@ func BenchmarkCacheFleet(b *testing.B) {
 
 	b.Run("sdk-fanout", func(b *testing.B) {
 		var cs []sdkCluster
+		var wire wireCount
 		for _, c := range e.Configs() {
 			rc, err := c.RESTConfig()
 			if err != nil {
 				b.Fatal(err)
 			}
-			rc.WarningHandler = rest.NoWarnings{}
+			rc = wire.rest(rc)
 			cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
 			if err := cfg.Init(helm.NewRESTClientGetter(rc, ""), "", helm.StorageSecret); err != nil {
 				b.Fatal(err)
@@ -148,10 +148,15 @@ func BenchmarkCacheFleet(b *testing.B) {
 			cs = append(cs, sdkCluster{name: c.Name, cfg: cfg})
 		}
 		var lat []time.Duration
+		var apiBytes, peakHeap float64
 		for b.Loop() {
+			w0 := wire.in.Load()
+			peak := samplePeakHeap()
 			t := time.Now()
 			page, n, err := sdkFanout(cs)
 			lat = append(lat, time.Since(t))
+			peakHeap += float64(peak())
+			apiBytes += float64(wire.in.Load() - w0)
 			if err != nil || n != total || len(page) != pageSize {
 				b.Fatalf("sdk fan-out: %d releases, page %d, %v; want %d, %d", n, len(page), err, total, pageSize)
 			}
@@ -162,6 +167,24 @@ func BenchmarkCacheFleet(b *testing.B) {
 			check(b, "sdk fan-out", keys)
 		}
 		report(b, lat)
+		b.ReportMetric(apiBytes/float64(b.N)/(1<<20), "api-MiB")
+		b.ReportMetric(peakHeap/float64(b.N)/(1<<20), "peak-heap-MiB")
+	})
+
+	// Cold sync: a fresh helmgraph (memory Store) until every cluster is
+	// synced, against the SDK listing the fleet once (sdk-fanout above).
+	b.Run("cold-sync", func(b *testing.B) {
+		var took, apiBytes, peakHeap float64
+		for b.Loop() {
+			m := coldSync(b, e, names, f.Releases)
+			took += m.took.Seconds()
+			apiBytes += float64(m.apiBytes)
+			peakHeap += float64(m.peakHeap)
+		}
+		n := float64(b.N)
+		b.ReportMetric(took/n, "sync-s")
+		b.ReportMetric(apiBytes/n/(1<<20), "api-MiB")
+		b.ReportMetric(peakHeap/n/(1<<20), "peak-heap-MiB")
 	})
 
 	page := func(b *testing.B, backend cache.Backend) {
