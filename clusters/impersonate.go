@@ -21,19 +21,31 @@ import (
 // maxImpersonated bounds the drivers kept per cluster, one per identity.
 const maxImpersonated = 256
 
-// impersonator builds and caches one helm driver per caller identity, each
-// with a REST config that impersonates the caller.
+// impersonator builds and caches, per caller identity, a REST config that
+// impersonates the caller and what is made of it: a helm driver, and a
+// client for reviews of the caller's own access (access.go).
 type impersonator struct {
-	cfg  Config
-	rest *rest.Config
-	log  *slog.Logger
+	cfg    Config
+	rest   *rest.Config
+	log    *slog.Logger
+	access *accessChecks
 
 	mu      sync.Mutex
-	drivers map[string]Driver
+	callers map[string]*caller
+}
+
+// caller is what an impersonator keeps for one identity; each part is made
+// on first use.
+type caller struct {
+	rest   *rest.Config
+	driver Driver
+	client kubernetes.Interface
 }
 
 func newImpersonator(c Config, rc *rest.Config, log *slog.Logger) *impersonator {
-	return &impersonator{cfg: c, rest: rc, log: log, drivers: map[string]Driver{}}
+	im := &impersonator{cfg: c, rest: rc, log: log, callers: map[string]*caller{}}
+	im.access = newAccessChecks(im.reviewList, c.timeout(), log)
+	return im
 }
 
 // driver returns the driver for the caller in ctx: an impersonating one
@@ -55,26 +67,84 @@ func (c *Cluster) driver(ctx context.Context) Driver {
 	return d
 }
 
-func (im *impersonator) get(id auth.Identity) (Driver, error) {
+// identityKey names an identity: its subject and its groups in order.
+func identityKey(id auth.Identity) string {
 	groups := slices.Clone(id.Groups)
 	slices.Sort(groups)
-	key := id.Subject + "\x00" + strings.Join(groups, "\x00")
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	if d, ok := im.drivers[key]; ok {
-		return d, nil
+	return id.Subject + "\x00" + strings.Join(groups, "\x00")
+}
+
+// caller returns id's entry, made on first use; im.mu must be held.
+func (im *impersonator) caller(id auth.Identity) *caller {
+	key := identityKey(id)
+	if c, ok := im.callers[key]; ok {
+		return c
 	}
+	if len(im.callers) >= maxImpersonated {
+		clear(im.callers) // rebuilt on demand; bounded memory beats a perfect cache
+	}
+	groups := slices.Clone(id.Groups)
+	slices.Sort(groups)
 	rc := rest.CopyConfig(im.rest)
 	rc.Impersonate = rest.ImpersonationConfig{UserName: id.Subject, Groups: groups}
-	d, err := helm.New(helm.Config{Cluster: im.cfg.Name, REST: rc, Storage: im.cfg.Storage, Logger: im.log.With("impersonating", id.Subject)})
+	c := &caller{rest: rc}
+	im.callers[key] = c
+	return c
+}
+
+func (im *impersonator) get(id auth.Identity) (Driver, error) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	c := im.caller(id)
+	if c.driver == nil {
+		d, err := helm.New(helm.Config{Cluster: im.cfg.Name, REST: c.rest, Storage: im.cfg.Storage, Logger: im.log.With("impersonating", id.Subject)})
+		if err != nil {
+			return nil, err
+		}
+		c.driver = d
+	}
+	return c.driver, nil
+}
+
+// client returns a Kubernetes client that acts as id.
+func (im *impersonator) client(id auth.Identity) (kubernetes.Interface, error) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	c := im.caller(id)
+	if c.client == nil {
+		cs, err := kubernetes.NewForConfig(c.rest)
+		if err != nil {
+			return nil, err
+		}
+		c.client = cs
+	}
+	return c.client, nil
+}
+
+// reviewList asks the cluster, as id (SelfSubjectAccessReview), whether id
+// may list Helm's storage objects in namespace ("" = in every namespace):
+// what reading the cluster's releases there needs.
+func (im *impersonator) reviewList(ctx context.Context, id auth.Identity, namespace string) (bool, error) {
+	cs, err := im.client(id)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	if len(im.drivers) >= maxImpersonated {
-		clear(im.drivers) // rebuilt on demand; bounded memory beats a perfect cache
+	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: "list", Resource: storageResource(im.cfg.Storage)},
+	}}
+	res, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
 	}
-	im.drivers[key] = d
-	return d, nil
+	return res.Status.Allowed, nil
+}
+
+// storageResource is the resource Helm keeps releases in.
+func storageResource(storage string) string {
+	if storage == "configmap" {
+		return "configmaps"
+	}
+	return "secrets"
 }
 
 // unavailable is a driver whose every release call fails with err.

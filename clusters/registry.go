@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/clusters/helm"
 	"github.com/helmgraph/helmgraph/release"
 )
@@ -229,19 +230,32 @@ func (r *Registry) listParts(ctx context.Context, names, namespaces []string) ([
 	cs := r.selected(names)
 	results := make([][]release.Summary, len(cs))
 	errs := make([]error, len(cs))
+	// partial: releases of the cluster were left out (beside results).
+	partial := make([]error, len(cs))
 	cached := r.cached(ctx, cs)
-	var live []*Cluster
-	var liveIdx []int
+	id, caller := auth.FromContext(ctx)
+	// ask: clusters read live, and cached ones whose RBAC must cut the list.
+	var ask []*Cluster
+	var askIdx []int
+	fromCache := make([]bool, len(cs))
 	for i, c := range cs {
 		if cc, ok := cached[c.Config.Name]; ok && cc.Synced {
-			results[i] = filterNamespaces(cc.Releases, namespaces)
+			results[i], fromCache[i] = filterNamespaces(cc.Releases, namespaces), true
 			r.observed(c.Config.Name, freshness{observedAt: cc.LastSync, stale: cc.Stale})
-			continue
+			if c.imp == nil || !caller || len(results[i]) == 0 {
+				continue
+			}
 		}
-		live, liveIdx = append(live, c), append(liveIdx, i)
+		ask, askIdx = append(ask, c), append(askIdx, i)
 	}
-	r.each(live, func(j int, c *Cluster) {
-		i := liveIdx[j]
+	r.each(ask, func(j int, c *Cluster) {
+		i := askIdx[j]
+		if fromCache[i] {
+			// The cache read with helmgraph's credentials: show the caller
+			// what the cluster's RBAC would have let them list.
+			results[i], partial[i] = c.imp.access.listable(ctx, id, results[i])
+			return
+		}
 		defer r.observed(c.Config.Name, freshness{observedAt: time.Now()})
 		errs[i] = c.call(ctx, func(ctx context.Context) error {
 			var err error
@@ -252,12 +266,13 @@ func (r *Registry) listParts(ctx context.Context, names, namespaces []string) ([
 	var parts [][]release.Summary
 	var cerrs []ClusterError
 	for i, c := range cs {
-		if errs[i] != nil {
-			c.Log.Warn("list releases failed", "err", errs[i])
-			cerrs = append(cerrs, newClusterError(c.Config.Name, errs[i]))
-			continue
+		if err := cmp.Or(errs[i], partial[i]); err != nil {
+			c.Log.Warn("list releases failed", "err", err)
+			cerrs = append(cerrs, newClusterError(c.Config.Name, err))
 		}
-		parts = append(parts, results[i])
+		if errs[i] == nil {
+			parts = append(parts, results[i])
+		}
 	}
 	return parts, cerrs
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/cache"
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/graph/model"
@@ -33,27 +34,54 @@ func (r *Resolver) eventFilter(f *model.ReleaseEventFilter) (func(*cache.Event) 
 	}, nil
 }
 
-// forwardEvents hands the subscription's events to gqlgen until the client
-// goes away or the Hub ends the subscription; an end with an error is
-// delivered as a last, failing event.
-func (r *Resolver) forwardEvents(ctx context.Context, sub *cache.Subscription, out chan<- *clusters.ReleaseEvent) {
+// rbacVisible returns whether the caller in ctx may see an event as the
+// RBAC of an impersonating cluster decides (clusters.Registry.Visible). It
+// may ask the cluster, so it runs in the subscription's own goroutine as
+// events are taken, never in the Hub's match.
+func (r *Resolver) rbacVisible(ctx context.Context) func(*cache.Event) bool {
+	if _, caller := auth.FromContext(ctx); !caller || r.Registry == nil {
+		return nil
+	}
+	return func(e *cache.Event) bool {
+		return r.Registry.Visible(ctx, e.Release.Ref.Cluster, e.Release.Ref.Namespace)
+	}
+}
+
+// takeEvent returns the subscription's next event that keep accepts (any,
+// when keep is nil). open is false when the subscription ended; a nil event
+// of an open subscription means ctx ended.
+func takeEvent(ctx context.Context, sub *cache.Subscription, keep func(*cache.Event) bool) (e *cache.Event, open bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, true
+		case e, open = <-sub.C:
+			if !open || keep == nil || keep(e) {
+				return e, open
+			}
+		}
+	}
+}
+
+// forwardEvents hands the subscription's events that keep accepts to gqlgen
+// until the client goes away or the Hub ends the subscription; an end with
+// an error is delivered as a last, failing event.
+func (r *Resolver) forwardEvents(ctx context.Context, sub *cache.Subscription, keep func(*cache.Event) bool, out chan<- *clusters.ReleaseEvent) {
 	defer close(out)
 	defer sub.Close()
 	for {
 		var ev *clusters.ReleaseEvent
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-sub.C:
-			if !ok {
-				err := sub.Err()
-				if err == nil {
-					return
-				}
-				ev = &clusters.ReleaseEvent{Err: err}
-			} else {
-				ev = r.releaseEvent(e)
+		switch e, open := takeEvent(ctx, sub, keep); {
+		case !open:
+			err := sub.Err()
+			if err == nil {
+				return
 			}
+			ev = &clusters.ReleaseEvent{Err: err}
+		case e == nil:
+			return
+		default:
+			ev = r.releaseEvent(e)
 		}
 		select {
 		case out <- ev:
@@ -106,8 +134,10 @@ type eventStream struct {
 	used    atomic.Bool
 	sub     *cache.Subscription
 	convert func(*cache.Event) *clusters.ReleaseEvent
-	inner   chan *clusters.ReleaseEvent
-	ended   bool // the final error went out
+	// keep, when set, passes over events the subscriber may not see.
+	keep  func(*cache.Event) bool
+	inner chan *clusters.ReleaseEvent
+	ended bool // the final error went out
 }
 
 type streamKey struct{}
@@ -148,21 +178,20 @@ func (x *SharedEventResponses) InterceptResponse(ctx context.Context, next graph
 		close(st.inner) // gqlgen's execution sees the end of the stream
 		return next(ctx)
 	}
-	var e *cache.Event
-	select {
-	case ev, open := <-st.sub.C:
-		if !open {
-			err := st.sub.Err()
-			if err == nil {
-				close(st.inner)
-				return next(ctx)
-			}
-			st.ended = true
-			st.inner <- &clusters.ReleaseEvent{Err: err}
+	// Events the subscriber may not see are passed over here, before the
+	// shared render: what is shared is only ever an event it may see.
+	e, open := takeEvent(ctx, st.sub, st.keep)
+	if !open {
+		err := st.sub.Err()
+		if err == nil {
+			close(st.inner)
 			return next(ctx)
 		}
-		e = ev
-	case <-ctx.Done():
+		st.ended = true
+		st.inner <- &clusters.ReleaseEvent{Err: err}
+		return next(ctx)
+	}
+	if e == nil {
 		return next(ctx)
 	}
 	if e.Seq == 0 {

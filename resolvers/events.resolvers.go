@@ -33,17 +33,21 @@ func (r *subscriptionResolver) ReleaseEvents(ctx context.Context, filter *model.
 			return vis(ev.Release.Ref.Cluster, ev.Release.Ref.Namespace) && (inner == nil || inner(ev))
 		}
 	}
+	// The RBAC of impersonating clusters may need the cluster asked: not in
+	// match, which the Hub runs for every subscriber in turn, but where this
+	// subscription takes its events.
+	keep := r.rbacVisible(ctx)
 	sub := r.Events.Subscribe(match)
 	if st, ok := ctx.Value(streamKey{}).(*eventStream); ok {
 		// SharedEventResponses is in use: it takes the events from the
 		// subscription itself and hands gqlgen only those it must execute.
-		st.sub, st.convert = sub, r.releaseEvent
+		st.sub, st.convert, st.keep = sub, r.releaseEvent, keep
 		st.used.Store(true)
 		context.AfterFunc(ctx, sub.Close) // no goroutine waits per subscription
 		return st.inner, nil
 	}
 	out := make(chan *clusters.ReleaseEvent, 1)
-	go r.forwardEvents(ctx, sub, out)
+	go r.forwardEvents(ctx, sub, keep, out)
 	return out, nil
 }
 

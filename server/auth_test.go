@@ -578,22 +578,7 @@ func TestAuthSubscriptions(t *testing.T) {
 	until := func(name string, forbidden ...string) {
 		t.Helper()
 		for {
-			m, err := wsRead(ctx, conn)
-			if err != nil {
-				t.Fatalf("waiting for the event of %s: %v", name, err)
-			}
-			if m.Type != "next" {
-				t.Fatalf("subscription message %s: %s", m.Type, m.Payload)
-			}
-			var p struct {
-				Data struct {
-					ReleaseEvents struct {
-						Release struct{ Cluster, Namespace, Name, Status string }
-					}
-				}
-			}
-			json.Unmarshal(m.Payload, &p)
-			rel := p.Data.ReleaseEvents.Release
+			rel := nextEventRelease(ctx, t, "alice", conn, name)
 			if slices.Contains(forbidden, rel.Namespace) || !strings.HasPrefix(rel.Namespace, "authz-dev") {
 				t.Fatalf("alice got an event of %s/%s/%s", rel.Cluster, rel.Namespace, rel.Name)
 			}
@@ -871,18 +856,7 @@ func TestAuthImpersonation(t *testing.T) {
 	if err := localcluster.UpgradeRelease(ctx, rc, "authz-imp", imp, "webapp", map[string]any{"message": "v2"}); err != nil {
 		t.Fatal(err)
 	}
-	cs := clientset(t, "alpha")
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "helm-user", Namespace: "authz-imp"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"", "apps"}, Resources: []string{"*"}, Verbs: []string{"*"}}}}
-	if _, err := cs.RbacV1().Roles("authz-imp").Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "erin-helm-user", Namespace: "authz-imp"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "erin"}},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "helm-user"}}
-	if _, err := cs.RbacV1().RoleBindings("authz-imp").Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	grantHelmUser(t, "authz-imp", "erin")
 	s := serveAuthWith(t, server.APIOptions{}, false, func(c *clusters.Config) { c.Impersonate = c.Name == "alpha" })
 
 	q := `{ release(cluster: "alpha", namespace: "authz-imp", name: "` + imp + `") { revision values } }`
@@ -937,23 +911,158 @@ func TestAuthImpersonation(t *testing.T) {
 	}
 }
 
+// eventRelease is the release of a releaseEvents message.
+type eventRelease struct{ Cluster, Namespace, Name, Status string }
+
+// nextEventRelease reads who's next releaseEvents message on conn, waiting
+// for the event of name; anything but an event fails the test.
+func nextEventRelease(ctx context.Context, t *testing.T, who string, conn *websocket.Conn, name string) eventRelease {
+	t.Helper()
+	m, err := wsRead(ctx, conn)
+	if err != nil {
+		t.Fatalf("%s waits for the event of %s: %v", who, name, err)
+	}
+	if m.Type != "next" {
+		t.Fatalf("%s's subscription message %s: %s", who, m.Type, m.Payload)
+	}
+	var p struct {
+		Data struct {
+			ReleaseEvents struct{ Release eventRelease }
+		}
+	}
+	json.Unmarshal(m.Payload, &p)
+	return p.Data.ReleaseEvents.Release
+}
+
+// grantHelmUser gives user, in the RBAC of alpha, every right in namespace
+// ns: a Role helm-user and a RoleBinding <user>-helm-user.
+func grantHelmUser(t *testing.T, ns, user string) {
+	t.Helper()
+	ensureNamespace(t, "alpha", ns)
+	cs := clientset(t, "alpha")
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "helm-user", Namespace: ns},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"", "apps"}, Resources: []string{"*"}, Verbs: []string{"*"}}}}
+	if _, err := cs.RbacV1().Roles(ns).Create(t.Context(), role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user + "-helm-user", Namespace: ns},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "helm-user"}}
+	if _, err := cs.RbacV1().RoleBindings(ns).Create(t.Context(), rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+// TestAuthImpersonationCache: with the release cache synced, lists and
+// release events of an impersonating cluster are cut by the cluster's RBAC
+// too, though the cache reads the cluster with helmgraph's credentials.
+// helmgraph's rules let erin and dave into authz-imp alike, and dave also
+// into authz-imp-dave; the cluster's RBAC lets erin list in authz-imp only
+// and dave in authz-imp-dave only.
+func TestAuthImpersonationCache(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	rc := env.REST("alpha")
+	const erinNS, daveNS = "authz-imp", "authz-imp-dave"
+	grantHelmUser(t, erinNS, "erin")
+	grantHelmUser(t, daveNS, "dave")
+	run := runSuffix()
+	erinRel, daveRel := "impc"+run, "impd"+run
+	for ns, name := range map[string]string{erinNS: erinRel, daveNS: daveRel} {
+		if err := localcluster.InstallRelease(ctx, rc, ns, name, "webapp", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := serveAuthWith(t, server.APIOptions{}, true, func(c *clusters.Config) { c.Impersonate = c.Name == "alpha" })
+	rules := azRules + "- subjects: [dave]\n  clusters: [alpha]\n  namespaces: [" + daveNS + "]\n  access: read\n"
+	if err := os.WriteFile(s.rulesFile, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.policy.Reload(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Lists: across all of alpha's namespaces, which neither may list live
+	// (no cluster-wide rights): no cluster error means the cache answered.
+	lq := `{ releases(filter: {clusters: ["alpha"]}, first: 500) { totalCount nodes { cluster namespace name } clusterErrors { cluster code } } }`
+	list := func(token, ns, name string) {
+		t.Helper()
+		var got struct {
+			Releases struct {
+				TotalCount    int
+				Nodes         []node
+				ClusterErrors []struct{ Cluster, Code string }
+			}
+		}
+		s.data(t, token, lq, nil, &got)
+		rs := got.Releases
+		if len(rs.ClusterErrors) > 0 {
+			t.Fatalf("cluster errors %+v: the list was not answered from the cache", rs.ClusterErrors)
+		}
+		found := false
+		for _, n := range rs.Nodes {
+			if n.Namespace != ns {
+				t.Errorf("the list shows %s/%s, which the cluster's RBAC does not let the caller list", n.Namespace, n.Name)
+			}
+			found = found || n.Name == name
+		}
+		if !found {
+			t.Errorf("the list %+v lacks %s/%s", rs.Nodes, ns, name)
+		}
+		if rs.TotalCount != len(rs.Nodes) {
+			t.Errorf("totalCount = %d, want %d, the releases shown", rs.TotalCount, len(rs.Nodes))
+		}
+	}
+	list(erinToken, erinNS, erinRel)
+	list(daveToken, daveNS, daveRel)
+
+	// Events: both subscribe with the same operation, so one executes each
+	// event for both; a change in authz-imp, then one in authz-imp-dave.
+	// Dave must get the second without the first: events keep their order.
+	subscribe := func(token string) *websocket.Conn {
+		t.Helper()
+		conn, m, err := wsInit(t, s.ts, token)
+		if err != nil || m.Type != "connection_ack" {
+			t.Fatalf("connection_init: %+v, %v", m, err)
+		}
+		sub, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `subscription { releaseEvents(filter: {clusters: ["alpha"]}) { type release { cluster namespace name status } } }`}})
+		if err := conn.Write(ctx, websocket.MessageText, sub); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+	erin, dave := subscribe(erinToken), subscribe(daveToken)
+	time.Sleep(500 * time.Millisecond) // let the subscriptions start
+	if err := localcluster.UpgradeRelease(ctx, rc, erinNS, erinRel, "webapp", map[string]any{"message": "v2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := localcluster.UpgradeRelease(ctx, rc, daveNS, daveRel, "webapp", map[string]any{"message": "v2"}); err != nil {
+		t.Fatal(err)
+	}
+	// until reads events until name's DEPLOYED one; it fails on an event
+	// of another namespace than ns.
+	until := func(who string, conn *websocket.Conn, ns, name string) {
+		t.Helper()
+		for {
+			rel := nextEventRelease(ctx, t, who, conn, name)
+			if rel.Namespace != ns {
+				t.Fatalf("%s got an event of %s/%s/%s, which the cluster's RBAC does not let them list", who, rel.Cluster, rel.Namespace, rel.Name)
+			}
+			if rel.Name == name && rel.Status == "DEPLOYED" {
+				return
+			}
+		}
+	}
+	until("erin", erin, erinNS, erinRel)
+	until("dave", dave, daveNS, daveRel)
+}
+
 // The review that stands in for impersonation on Tiller and swift clusters
 // asks the test API server's RBAC about the caller.
 func TestAuthCallerAccessReview(t *testing.T) {
 	ensureNamespace(t, "alpha", "authz-imp")
 	cs := clientset(t, "alpha")
-	// erin's Role is made by TestAuthImpersonation; make sure it exists here too.
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "helm-user", Namespace: "authz-imp"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"", "apps"}, Resources: []string{"*"}, Verbs: []string{"*"}}}}
-	if _, err := cs.RbacV1().Roles("authz-imp").Create(t.Context(), role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "erin-helm-user", Namespace: "authz-imp"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "erin"}},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "helm-user"}}
-	if _, err := cs.RbacV1().RoleBindings("authz-imp").Create(t.Context(), rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	grantHelmUser(t, "authz-imp", "erin")
 	for _, tt := range []struct {
 		who, ns string
 		want    string
