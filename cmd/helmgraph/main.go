@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -87,7 +88,17 @@ type fileConfig struct {
 
 // cacheConfig selects the release cache: Redis when given, else in memory.
 type cacheConfig struct {
-	Redis *redis.Config `json:"redis,omitempty"`
+	Redis  *redis.Config      `json:"redis,omitempty"`
+	Memory *memoryCacheConfig `json:"memory,omitempty"`
+}
+
+// memoryCacheConfig bounds the in-memory cache's decoded revisions and
+// histories (docs/cache.md); zero keeps the default.
+type memoryCacheConfig struct {
+	// DetailBytes is their total size (as JSON), least recently used dropped first.
+	DetailBytes int64 `json:"detailBytes,omitempty"`
+	// DetailMaxBytes is the largest one kept.
+	DetailMaxBytes int64 `json:"detailMaxBytes,omitempty"`
 }
 
 func loadConfig(path string) (fileConfig, error) {
@@ -218,6 +229,16 @@ func anonymousAdmin() *authConfig {
 // openCache returns the configured cache backend and whether readiness
 // depends on it.
 func openCache(cfg cacheConfig, log *slog.Logger) (cache.Backend, bool, error) {
+	if cfg.Redis != nil && cfg.Memory != nil {
+		return nil, false, errors.New("config: cache: give either redis or memory, not both")
+	}
+	if m := cfg.Memory; m != nil {
+		if m.DetailBytes < 0 || m.DetailMaxBytes < 0 {
+			return nil, false, fmt.Errorf("config: cache.memory: detailBytes and detailMaxBytes must not be negative, got %d and %d", m.DetailBytes, m.DetailMaxBytes)
+		}
+		total, entry := cmp.Or(m.DetailBytes, cache.DefaultDetailTotalBytes), cmp.Or(m.DetailMaxBytes, cache.DefaultDetailMaxBytes)
+		return memory.New(memory.WithDetailLimits(total, entry)), false, nil
+	}
 	if cfg.Redis == nil {
 		return memory.New(), false, nil
 	}
