@@ -174,17 +174,11 @@ func BenchmarkCacheFleet(b *testing.B) {
 	// Cold sync: a fresh helmgraph (memory Store) until every cluster is
 	// synced, against the SDK listing the fleet once (sdk-fanout above).
 	b.Run("cold-sync", func(b *testing.B) {
-		var took, apiBytes, peakHeap float64
+		var syncs syncTotals
 		for b.Loop() {
-			m := coldSync(b, e, names, f.Releases)
-			took += m.took.Seconds()
-			apiBytes += float64(m.apiBytes)
-			peakHeap += float64(m.peakHeap)
+			syncs.add(coldSync(b, e, names, f.Releases))
 		}
-		n := float64(b.N)
-		b.ReportMetric(took/n, "sync-s")
-		b.ReportMetric(apiBytes/n/(1<<20), "api-MiB")
-		b.ReportMetric(peakHeap/n/(1<<20), "peak-heap-MiB")
+		syncs.report(b)
 	})
 
 	page := func(b *testing.B, backend cache.Backend) {

@@ -111,7 +111,8 @@ func BenchmarkCacheMemory(b *testing.B) {
 
 	for _, c := range []string{"mem-small", "mem-big"} {
 		b.Run("summary-"+strings.TrimPrefix(c, "mem-"), func(b *testing.B) {
-			var perRelease, fixed, syncTime, apiBytes, peak float64
+			var perRelease, fixed float64
+			var syncs syncTotals
 			for b.Loop() {
 				// What a synced cluster costs whatever it holds (clients,
 				// the watch, the Store's event buffer) is measured on a
@@ -120,16 +121,12 @@ func BenchmarkCacheMemory(b *testing.B) {
 				m := coldSync(b, e, []string{c}, small.Releases)
 				fixed += float64(m0.retained)
 				perRelease += float64(m.retained-m0.retained) / float64(small.Releases)
-				syncTime += m.took.Seconds()
-				apiBytes += float64(m.apiBytes)
-				peak += float64(m.peakHeap)
+				syncs.add(m)
 			}
 			n := float64(b.N)
 			b.ReportMetric(perRelease/n, "B/release")
 			b.ReportMetric(fixed/n/(1<<10), "fixed-KiB")
-			b.ReportMetric(syncTime/n, "sync-s")
-			b.ReportMetric(apiBytes/n/(1<<20), "api-MiB")
-			b.ReportMetric(peak/n/(1<<20), "peak-heap-MiB")
+			syncs.report(b)
 		})
 	}
 
@@ -188,6 +185,26 @@ type syncMeasure struct {
 	apiBytes int64  // read from the API servers, on the wire
 	peakHeap uint64 // live heap objects, sampled during the sync
 	retained int64  // live heap + goroutine stacks after the sync, minus before
+}
+
+// syncTotals sums cold syncs to report their means.
+type syncTotals struct {
+	n                        int
+	took, apiBytes, peakHeap float64
+}
+
+func (t *syncTotals) add(m syncMeasure) {
+	t.n++
+	t.took += m.took.Seconds()
+	t.apiBytes += float64(m.apiBytes)
+	t.peakHeap += float64(m.peakHeap)
+}
+
+func (t *syncTotals) report(b *testing.B) {
+	n := float64(max(t.n, 1))
+	b.ReportMetric(t.took/n, "sync-s")
+	b.ReportMetric(t.apiBytes/n/(1<<20), "api-MiB")
+	b.ReportMetric(t.peakHeap/n/(1<<20), "peak-heap-MiB")
 }
 
 // coldSync starts a fresh helmgraph cache (memory Store) over the named
