@@ -458,6 +458,15 @@ type Status struct {
 // Statuses asks the named clusters (all when none) for their version and
 // release count, in parallel.
 func (r *Registry) Statuses(ctx context.Context, names ...string) []Status {
+	return r.StatusesFor(ctx, nil, names...)
+}
+
+// StatusesFor is Statuses with each release count cut to what the caller may
+// see: the releases in namespaces visible accepts (all when nil) and, on a
+// cluster that impersonates, that the cluster's RBAC lets the caller list.
+// When that cannot be decided the count is left out and LastError says why.
+func (r *Registry) StatusesFor(ctx context.Context, visible func(cluster, namespace string) bool, names ...string) []Status {
+	id, caller := auth.FromContext(ctx)
 	cs := r.selected(names)
 	out := make([]Status, len(cs))
 	cached := r.cached(ctx, cs)
@@ -494,9 +503,23 @@ func (r *Registry) Statuses(ctx context.Context, names ...string) []Status {
 		if err != nil {
 			msg := err.Error()
 			st.LastError = &msg
+			out[i] = st
+			return
+		}
+		st.Reachable, st.ServerVersion = true, &version
+		if visible != nil {
+			list = slices.DeleteFunc(slices.Clone(list), func(s release.Summary) bool { return !visible(s.Ref.Cluster, s.Ref.Namespace) })
+		}
+		var cut error
+		if c.imp != nil && caller {
+			list, cut = c.imp.access.listable(ctx, id, list)
+		}
+		if cut != nil {
+			msg := cut.Error()
+			st.LastError = &msg
 		} else {
 			n := len(list)
-			st.Reachable, st.ServerVersion, st.ReleaseCount = true, &version, &n
+			st.ReleaseCount = &n
 		}
 		out[i] = st
 	})

@@ -2061,7 +2061,7 @@ type Cluster {
   reachable: Boolean!
   "Why the cluster did not answer, when it did not."
   lastError: String
-  "How many releases (latest revision of each, any status) the cluster holds; null when unreachable."
+  "How many releases (latest revision of each, any status) the cluster holds that the caller may see; null when unreachable or when that cannot be decided."
   releaseCount: Int
   "When helmgraph asked the cluster."
   checkedAt: Time!

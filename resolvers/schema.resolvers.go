@@ -28,7 +28,7 @@ func (r *queryResolver) Clusters(ctx context.Context) ([]*clusters.Status, error
 	if len(names) == 0 {
 		return []*clusters.Status{}, nil // Statuses of no names would be every cluster
 	}
-	sts := r.Registry.Statuses(ctx, names...)
+	sts := r.Registry.StatusesFor(ctx, r.visible(ctx), names...)
 	out := make([]*clusters.Status, len(sts))
 	for i := range sts {
 		out[i] = &sts[i]
@@ -41,7 +41,7 @@ func (r *queryResolver) Cluster(ctx context.Context, name string) (*clusters.Sta
 	if _, err := r.Registry.Cluster(name); err != nil || !r.visibleCluster(ctx, name) {
 		return nil, nil
 	}
-	st := r.Registry.Statuses(ctx, name)
+	st := r.Registry.StatusesFor(ctx, r.visible(ctx), name)
 	return &st[0], nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -437,6 +438,12 @@ func TestAuthRulesQueriesAndMutations(t *testing.T) {
 	s.data(t, aliceToken, `{ releases(first: 1, filter: {namespaces: ["authz-dev1", "authz-ro", "authz-secret"], nameContains: "app"}) { totalCount nodes { cluster namespace name } } }`, nil, &page)
 	if page.Releases.TotalCount != 1 || len(page.Releases.Nodes) != 1 || page.Releases.Nodes[0].Name != "app1" {
 		t.Errorf("alice's filtered page = %+v, want only app1, totalCount 1", page.Releases)
+	}
+	// A cluster's release count counts only what the caller may see.
+	var counted struct{ Cluster struct{ ReleaseCount int } }
+	s.data(t, bobToken, `{ cluster(name: "alpha") { releaseCount } }`, nil, &counted)
+	if counted.Cluster.ReleaseCount != 1 {
+		t.Errorf("bob's releaseCount of alpha = %d, want 1 (authz-ro/app2)", counted.Cluster.ReleaseCount)
 	}
 	// Clusters: bob reads a namespace on every cluster, alice only on alpha.
 	var cl struct{ Clusters []struct{ Name string } }
@@ -1011,6 +1018,16 @@ func TestAuthImpersonationCache(t *testing.T) {
 		}
 		if rs.TotalCount != len(rs.Nodes) {
 			t.Errorf("totalCount = %d, want %d, the releases shown", rs.TotalCount, len(rs.Nodes))
+		}
+		// The cluster's release count is cut the same way.
+		var cl struct{ Cluster struct{ ReleaseCount *int } }
+		s.data(t, token, `{ cluster(name: "alpha") { releaseCount } }`, nil, &cl)
+		if c := cl.Cluster.ReleaseCount; c == nil || *c != rs.TotalCount {
+			got := "null"
+			if c != nil {
+				got = strconv.Itoa(*c)
+			}
+			t.Errorf("alpha's releaseCount = %s, want %d, what the caller may list", got, rs.TotalCount)
 		}
 	}
 	list(erinToken, erinNS, erinRel)
