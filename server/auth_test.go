@@ -23,9 +23,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/helmgraph/helmgraph/auth"
 	"github.com/helmgraph/helmgraph/cache"
@@ -956,6 +958,11 @@ func grantHelmUser(t *testing.T, ns, user string) {
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "helm-user"}}
 	if _, err := cs.RbacV1().RoleBindings(ns).Create(t.Context(), rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	as := env.REST("alpha")
+	as.Impersonate = rest.ImpersonationConfig{UserName: user}
+	if err := testenv.WaitAllowed(t.Context(), as, authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "secrets"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/helmgraph/helmgraph/clusters/tiller"
 	"github.com/helmgraph/helmgraph/internal/localcluster"
+	"github.com/helmgraph/helmgraph/internal/testenv"
 )
 
 // noPoll is a poll interval no test outlasts: what such a watch reports
@@ -318,5 +320,9 @@ func poller(t *testing.T) *rest.Config {
 	}
 	rc := apiServer.RESTConfig()
 	rc.Impersonate = rest.ImpersonationConfig{UserName: user}
+	attrs := authorizationv1.ResourceAttributes{Namespace: role.Namespace, Verb: "create", Resource: "pods", Subresource: "portforward"}
+	if err := testenv.WaitAllowed(ctx, rc, attrs); err != nil {
+		t.Fatal(err)
+	}
 	return rc
 }
