@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/helmgraph/helmgraph/clusters"
+	"github.com/helmgraph/helmgraph/clusters/tiller"
 	"github.com/helmgraph/helmgraph/release"
 )
 
@@ -12,9 +13,9 @@ import (
 const DefaultPollInterval = 10 * time.Second
 
 // poller makes any driver a clusters.Watcher by listing it every interval
-// and reporting the differences: what Tiller and swift allow, having no
-// watch API. (A watch of Tiller's storage ConfigMaps, where the cluster's API
-// server is reachable, would make their events prompt; not done yet.)
+// and reporting the differences, with the same loop the tiller and swift
+// drivers poll with (tiller.PollWatch). Every driver helmgraph has can watch
+// by itself; this is the fallback for one that cannot.
 type poller struct {
 	driver   clusters.Driver
 	interval time.Duration
@@ -22,45 +23,9 @@ type poller struct {
 }
 
 func (p poller) Watch(ctx context.Context, sink release.Sink) error {
-	var prev map[release.Ref]release.Summary
-	for {
+	return tiller.PollWatch(ctx, sink, p.interval, func(ctx context.Context) ([]release.Summary, error) {
 		lctx, cancel := context.WithTimeout(ctx, p.timeout)
-		rels, err := p.driver.List(lctx, nil)
-		cancel()
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		cur := make(map[release.Ref]release.Summary, len(rels))
-		for _, s := range rels {
-			cur[s.Ref] = s
-		}
-		if prev == nil {
-			if err := sink.Replace(ctx, rels); err != nil {
-				return err
-			}
-		} else {
-			for _, s := range rels {
-				if old, ok := prev[s.Ref]; !ok || old != s {
-					if err := sink.Upsert(ctx, s); err != nil {
-						return err
-					}
-				}
-			}
-			for ref := range prev {
-				if _, ok := cur[ref]; !ok {
-					if err := sink.Delete(ctx, ref); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		prev = cur
-		sleep(ctx, p.interval)
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
+		defer cancel()
+		return p.driver.List(lctx, nil)
+	}, nil)
 }
