@@ -1,13 +1,7 @@
 package tiller_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,46 +9,17 @@ import (
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/clusters/tiller"
 	"github.com/helmgraph/helmgraph/internal/localcluster"
+	"github.com/helmgraph/helmgraph/internal/testenv"
 	"github.com/helmgraph/helmgraph/ops"
 	"github.com/helmgraph/helmgraph/release"
 )
 
 var _ clusters.Mutator = (*tiller.Driver)(nil)
 
-// chartArchive packages one of internal/localcluster's charts as `helm
-// package` would (a .tgz with the chart's directory at the top), with
+// chartArchive is one of internal/localcluster's charts, packaged with
 // extra files added or replaced.
 func chartArchive(t *testing.T, name string, extra map[string]string) ops.Chart {
-	t.Helper()
-	root := filepath.Join("..", "..", "internal", "localcluster", "charts", name)
-	files := map[string][]byte{}
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n, s := range extra {
-		files[n] = []byte(s)
-	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for n, b := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name + "/" + n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(b)
-	}
-	tw.Close()
-	zw.Close()
-	return ops.Chart{Name: name, Source: "test", Archive: buf.Bytes()}
+	return ops.Chart{Name: name, Version: "1.4.0", Source: "test", Archive: testenv.LocalChartArchive(t, name, extra)}
 }
 
 type progress struct{ lines []string }

@@ -38,6 +38,20 @@ const defaultTimeout = 2 * time.Minute
 // LoadChart loads one of the embedded charts; name is its directory under
 // charts/ ("webapp", "cache", "jobs").
 func LoadChart(name string) (*chartv2.Chart, error) {
+	files, err := ChartFiles(name)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("chart %q: %w", name, err)
+	}
+	return ch, nil
+}
+
+// ChartFiles returns the files of one of the embedded charts, named by their
+// path inside the chart's directory.
+func ChartFiles(name string) ([]*archive.BufferedFile, error) {
 	root := path.Join("charts", name)
 	if name == "" || strings.Contains(name, "/") || !fs.ValidPath(root) {
 		return nil, fmt.Errorf("chart %q: not an embedded chart name", name)
@@ -60,11 +74,7 @@ func LoadChart(name string) (*chartv2.Chart, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chart %q: %w", name, err)
 	}
-	ch, err := loader.LoadFiles(files)
-	if err != nil {
-		return nil, fmt.Errorf("chart %q: %w", name, err)
-	}
-	return ch, nil
+	return files, nil
 }
 
 // InstallRelease installs an embedded chart as `helm install` would, creating

@@ -1,17 +1,22 @@
 package testenv
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +29,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/helmgraph/helmgraph/internal/localcluster"
 )
 
 // Chart describes a chart a test packages itself.
@@ -62,6 +69,44 @@ func PackageChart(t testing.TB, c Chart) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// LocalChartArchive packages one of internal/localcluster's embedded charts
+// as `helm package` lays it out (a .tgz with the chart's directory at the
+// top), with extra files added or replaced as they are given: not checked,
+// so that tests can add broken ones.
+func LocalChartArchive(t testing.TB, name string, extra map[string]string) []byte {
+	t.Helper()
+	files, err := localcluster.ChartFiles(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string][]byte{}
+	for _, f := range files {
+		byName[f.Name] = f.Data
+	}
+	for n, s := range extra {
+		byName[n] = []byte(s)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, n := range slices.Sorted(maps.Keys(byName)) {
+		b := byName[n]
+		if err := tw.WriteHeader(&tar.Header{Name: name + "/" + n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // ChartRepo is a real HTTP chart repository: it serves an index.yaml built
