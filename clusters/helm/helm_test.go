@@ -134,37 +134,8 @@ var (
 	nightlyLatest  = brief{clusterName + "/cron/nightly", 1, release.StatusUninstalled, "uninstalled", jobs}
 )
 
-func TestList(t *testing.T) {
-	d := newDriver(t, testCluster.RESTConfig(), "")
-	tests := []struct {
-		name       string
-		namespaces []string
-		want       []brief
-	}{
-		{"all namespaces", nil, []brief{nightlyLatest, apiLatest, frontendLatest, cacheLatest}},
-		{"one namespace", []string{"shop"}, []brief{apiLatest, frontendLatest}},
-		{"two namespaces, one twice", []string{"store", "cron", "store"}, []brief{nightlyLatest, cacheLatest}},
-		{"namespace without releases", []string{"kube-system"}, []brief{}},
-		{"namespace that does not exist", []string{"nowhere"}, []brief{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := d.List(ctxFor(t), tt.namespaces)
-			if err != nil {
-				t.Fatalf("List(%q) error = %v", tt.namespaces, err)
-			}
-			if !reflect.DeepEqual(briefs(got), tt.want) {
-				t.Errorf("List(%q) =\n%+v\nwant\n%+v", tt.namespaces, briefs(got), tt.want)
-			}
-			for _, s := range got {
-				if s.Driver != release.DriverHelm || s.Updated.IsZero() || s.Description == "" {
-					t.Errorf("List(%q): %s has driver %q, updated %v, description %q; want HELM and both set", tt.namespaces, s.Ref, s.Driver, s.Updated, s.Description)
-				}
-			}
-		})
-	}
-}
-
+// List and History are checked by the drivers' conformance suite
+// (conformance_test.go); Get here checks more than the suite does.
 func TestGet(t *testing.T) {
 	d := newDriver(t, testCluster.RESTConfig(), "")
 	frontend := release.Ref{Cluster: clusterName, Namespace: "shop", Name: "frontend"}
@@ -261,30 +232,6 @@ func TestGet(t *testing.T) {
 			t.Errorf("Get(%s).Resources() = %v, want %v", frontend, kinds, want)
 		}
 	})
-}
-
-func TestHistory(t *testing.T) {
-	d := newDriver(t, testCluster.RESTConfig(), "")
-	tests := []struct {
-		name string
-		want []brief
-	}{
-		{"frontend", []brief{frontendLatest, {clusterName + "/shop/frontend", 1, release.StatusSuperseded, "superseded", webapp}}},
-		{"api", []brief{apiLatest, {clusterName + "/shop/api", 1, release.StatusDeployed, "deployed", webapp}}},
-		{"nightly", []brief{nightlyLatest}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ref := release.Ref{Cluster: clusterName, Namespace: strings.Split(tt.want[0].Ref, "/")[1], Name: tt.name}
-			got, err := d.History(ctxFor(t), ref)
-			if err != nil {
-				t.Fatalf("History(%s) error = %v", ref, err)
-			}
-			if !reflect.DeepEqual(briefs(got), tt.want) {
-				t.Errorf("History(%s) =\n%+v\nwant\n%+v", ref, briefs(got), tt.want)
-			}
-		})
-	}
 }
 
 func TestNotFound(t *testing.T) {
