@@ -21,6 +21,7 @@ import (
 	"github.com/helmgraph/helmgraph/clusters"
 	"github.com/helmgraph/helmgraph/clusters/helm"
 	"github.com/helmgraph/helmgraph/internal/localcluster"
+	"github.com/helmgraph/helmgraph/internal/testenv"
 	"github.com/helmgraph/helmgraph/release"
 )
 
@@ -100,38 +101,21 @@ func newDriver(t *testing.T, rc *rest.Config, storage string) *helm.Driver {
 	return d
 }
 
-func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var ctxFor = testenv.Ctx
 
-// brief is the part of a Summary the tests compare exactly.
-type brief struct {
-	Ref       string
-	Revision  int
-	Status    release.Status
-	RawStatus string
-	Chart     release.Chart
-}
+type brief = testenv.Brief
 
-func briefs(ss []release.Summary) []brief {
-	out := make([]brief, len(ss))
-	for i, s := range ss {
-		out[i] = brief{s.Ref.String(), s.Revision, s.Status, s.RawStatus, s.Chart}
-	}
-	return out
-}
+var briefs = testenv.Briefs
 
 var (
 	webapp = release.Chart{Name: "webapp", Version: "1.4.0", AppVersion: "6.5.0"}
 	cache  = release.Chart{Name: "cache", Version: "0.9.2", AppVersion: "7.2.4"}
 	jobs   = release.Chart{Name: "jobs", Version: "2.1.0", AppVersion: "1.0.3"}
 
-	frontendLatest = brief{clusterName + "/shop/frontend", 2, release.StatusDeployed, "deployed", webapp}
-	apiLatest      = brief{clusterName + "/shop/api", 2, release.StatusFailed, "failed", webapp}
-	cacheLatest    = brief{clusterName + "/store/cache", 1, release.StatusDeployed, "deployed", cache}
-	nightlyLatest  = brief{clusterName + "/cron/nightly", 1, release.StatusUninstalled, "uninstalled", jobs}
+	frontendLatest = brief{Ref: clusterName + "/shop/frontend", Revision: 2, Status: release.StatusDeployed, RawStatus: "deployed", Chart: webapp}
+	apiLatest      = brief{Ref: clusterName + "/shop/api", Revision: 2, Status: release.StatusFailed, RawStatus: "failed", Chart: webapp}
+	cacheLatest    = brief{Ref: clusterName + "/store/cache", Revision: 1, Status: release.StatusDeployed, RawStatus: "deployed", Chart: cache}
+	nightlyLatest  = brief{Ref: clusterName + "/cron/nightly", Revision: 1, Status: release.StatusUninstalled, RawStatus: "uninstalled", Chart: jobs}
 )
 
 // List and History are checked by the drivers' conformance suite
@@ -161,7 +145,7 @@ func TestGet(t *testing.T) {
 		},
 		{
 			name: "older revision", ref: frontend, revision: 1,
-			want:     brief{frontend.String(), 1, release.StatusSuperseded, "superseded", webapp},
+			want:     brief{Ref: frontend.String(), Revision: 1, Status: release.StatusSuperseded, RawStatus: "superseded", Chart: webapp},
 			values:   frontendV1,
 			computed: map[string]any{"message": "v1", "replicaCount": 1},
 			manifest: []string{"replicas: 1", `MESSAGE: "v1"`},
@@ -177,7 +161,7 @@ func TestGet(t *testing.T) {
 		},
 		{
 			name: "deployed revision under a failed one", ref: api, revision: 1,
-			want:     brief{api.String(), 1, release.StatusDeployed, "deployed", webapp},
+			want:     brief{Ref: api.String(), Revision: 1, Status: release.StatusDeployed, RawStatus: "deployed", Chart: webapp},
 			values:   apiV1,
 			computed: map[string]any{"message": "api", "service": map[string]any{"type": "ClusterIP", "port": 8080}},
 			manifest: []string{"port: 8080"},
@@ -329,7 +313,7 @@ func TestConfigMapStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []brief{{clusterName + "/shop/cm-job", 1, release.StatusDeployed, "deployed", jobs}}
+	want := []brief{{Ref: clusterName + "/shop/cm-job", Revision: 1, Status: release.StatusDeployed, RawStatus: "deployed", Chart: jobs}}
 	if !reflect.DeepEqual(briefs(got), want) {
 		t.Errorf("configmap driver List(shop) = %+v, want %+v", briefs(got), want)
 	}

@@ -95,11 +95,7 @@ func newDriver(t *testing.T, ep swift.Endpoint) *swift.Driver {
 
 func direct(t *testing.T) *swift.Driver { return newDriver(t, swift.Direct{URL: swiftURL}) }
 
-func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var ctxFor = testenv.Ctx
 
 func TestReads(t *testing.T) {
 	testenv.DriverReads(t, direct(t), testenv.V2Fixture(clusterName, release.DriverSwift))

@@ -101,32 +101,16 @@ func direct(t *testing.T) *tiller.Driver {
 	return newDriver(t, tiller.Direct{Addr: testTiller.Addr}, nil)
 }
 
-func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var ctxFor = testenv.Ctx
 
-type brief struct {
-	Ref       string
-	Revision  int
-	Status    release.Status
-	RawStatus string
-	Chart     release.Chart
-}
+type brief = testenv.Brief
 
-func briefs(ss []release.Summary) []brief {
-	out := make([]brief, len(ss))
-	for i, s := range ss {
-		out[i] = brief{s.Ref.String(), s.Revision, s.Status, s.RawStatus, s.Chart}
-	}
-	return out
-}
+var briefs = testenv.Briefs
 
 var (
 	webapp         = release.Chart{Name: "webapp", Version: "1.4.0", AppVersion: "6.5.0"}
-	frontendLatest = brief{clusterName + "/shop/frontend", 2, release.StatusDeployed, "DEPLOYED", webapp}
-	apiLatest      = brief{clusterName + "/shop/api", 2, release.StatusFailed, "FAILED", webapp}
+	frontendLatest = brief{Ref: clusterName + "/shop/frontend", Revision: 2, Status: release.StatusDeployed, RawStatus: "DEPLOYED", Chart: webapp}
+	apiLatest      = brief{Ref: clusterName + "/shop/api", Revision: 2, Status: release.StatusFailed, RawStatus: "FAILED", Chart: webapp}
 )
 
 // The reads every driver shares (list, get, history, errors) on the seeded

@@ -43,7 +43,8 @@ func HelmFixture(cluster string) ReadsFixture {
 	}}
 }
 
-type brief struct {
+// Brief is the part of a Summary the driver tests compare exactly.
+type Brief struct {
 	Ref       string
 	Revision  int
 	Status    release.Status
@@ -51,15 +52,17 @@ type brief struct {
 	Chart     release.Chart
 }
 
-func briefs(ss []release.Summary) []brief {
-	out := make([]brief, len(ss))
+// Briefs cuts summaries to what the driver tests compare.
+func Briefs(ss []release.Summary) []Brief {
+	out := make([]Brief, len(ss))
 	for i, s := range ss {
-		out[i] = brief{s.Ref.String(), s.Revision, s.Status, s.RawStatus, s.Chart}
+		out[i] = Brief{s.Ref.String(), s.Revision, s.Status, s.RawStatus, s.Chart}
 	}
 	return out
 }
 
-func readsCtx(t *testing.T) context.Context {
+// Ctx is a context for one driver call of a test: 30 s, ended with the test.
+func Ctx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -73,8 +76,8 @@ func DriverReads(t *testing.T, d clusters.Driver, f ReadsFixture) {
 		webapp = release.Chart{Name: "webapp", Version: "1.4.0", AppVersion: "6.5.0"}
 		cache  = release.Chart{Name: "cache", Version: "0.9.2", AppVersion: "7.2.4"}
 		jobs   = release.Chart{Name: "jobs", Version: "2.1.0", AppVersion: "1.0.3"}
-		b      = func(ns, name string, rev int, st release.Status, ch release.Chart) brief {
-			return brief{f.Cluster + "/" + ns + "/" + name, rev, st, f.Raw(st), ch}
+		b      = func(ns, name string, rev int, st release.Status, ch release.Chart) Brief {
+			return Brief{f.Cluster + "/" + ns + "/" + name, rev, st, f.Raw(st), ch}
 		}
 		frontendLatest = b("shop", "frontend", 2, release.StatusDeployed, webapp)
 		frontendFirst  = b("shop", "frontend", 1, release.StatusSuperseded, webapp)
@@ -91,22 +94,22 @@ func DriverReads(t *testing.T, d clusters.Driver, f ReadsFixture) {
 		tests := []struct {
 			name       string
 			namespaces []string
-			want       []brief
+			want       []Brief
 		}{
-			{"all namespaces", nil, []brief{nightlyLatest, apiLatest, frontendLatest, cacheLatest}},
-			{"one namespace", []string{"shop"}, []brief{apiLatest, frontendLatest}},
-			{"two namespaces, one twice", []string{"store", "cron", "store"}, []brief{nightlyLatest, cacheLatest}},
-			{"namespace without releases", []string{"kube-system"}, []brief{}},
-			{"namespace that does not exist", []string{"nowhere"}, []brief{}},
+			{"all namespaces", nil, []Brief{nightlyLatest, apiLatest, frontendLatest, cacheLatest}},
+			{"one namespace", []string{"shop"}, []Brief{apiLatest, frontendLatest}},
+			{"two namespaces, one twice", []string{"store", "cron", "store"}, []Brief{nightlyLatest, cacheLatest}},
+			{"namespace without releases", []string{"kube-system"}, []Brief{}},
+			{"namespace that does not exist", []string{"nowhere"}, []Brief{}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, err := d.List(readsCtx(t), tt.namespaces)
+				got, err := d.List(Ctx(t), tt.namespaces)
 				if err != nil {
 					t.Fatalf("List(%v) error = %v", tt.namespaces, err)
 				}
-				if !reflect.DeepEqual(briefs(got), tt.want) {
-					t.Errorf("List(%v) =\n%+v\nwant\n%+v", tt.namespaces, briefs(got), tt.want)
+				if !reflect.DeepEqual(Briefs(got), tt.want) {
+					t.Errorf("List(%v) =\n%+v\nwant\n%+v", tt.namespaces, Briefs(got), tt.want)
 				}
 				for _, s := range got {
 					if s.Driver != f.Kind || s.Updated.IsZero() || s.Description == "" {
@@ -122,7 +125,7 @@ func DriverReads(t *testing.T, d clusters.Driver, f ReadsFixture) {
 			name     string
 			ref      release.Ref
 			revision int
-			want     brief
+			want     Brief
 			values   map[string]any
 			computed map[string]any // a subset the computed values must contain
 			manifest []string
@@ -163,11 +166,11 @@ func DriverReads(t *testing.T, d clusters.Driver, f ReadsFixture) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, err := d.Get(readsCtx(t), tt.ref, tt.revision)
+				got, err := d.Get(Ctx(t), tt.ref, tt.revision)
 				if err != nil {
 					t.Fatalf("Get(%s, %d) error = %v", tt.ref, tt.revision, err)
 				}
-				if b := briefs([]release.Summary{got.Summary})[0]; b != tt.want {
+				if b := Briefs([]release.Summary{got.Summary})[0]; b != tt.want {
 					t.Errorf("Get summary = %+v, want %+v", b, tt.want)
 				}
 				if v := asJSON(t, got.Values); !reflect.DeepEqual(v, tt.values) {
@@ -195,21 +198,21 @@ func DriverReads(t *testing.T, d clusters.Driver, f ReadsFixture) {
 	})
 
 	t.Run("History", func(t *testing.T) {
-		got, err := d.History(readsCtx(t), ref("shop", "frontend"))
+		got, err := d.History(Ctx(t), ref("shop", "frontend"))
 		if err != nil {
 			t.Fatalf("History error = %v", err)
 		}
-		if want := []brief{frontendLatest, frontendFirst}; !reflect.DeepEqual(briefs(got), want) {
-			t.Errorf("History = %+v, want %+v", briefs(got), want)
+		if want := []Brief{frontendLatest, frontendFirst}; !reflect.DeepEqual(Briefs(got), want) {
+			t.Errorf("History = %+v, want %+v", Briefs(got), want)
 		}
-		got, err = d.History(readsCtx(t), ref("cron", "nightly"))
-		if err != nil || !reflect.DeepEqual(briefs(got), []brief{nightlyLatest}) {
-			t.Errorf("History(nightly) = %+v, %v; want %+v", briefs(got), err, nightlyLatest)
+		got, err = d.History(Ctx(t), ref("cron", "nightly"))
+		if err != nil || !reflect.DeepEqual(Briefs(got), []Brief{nightlyLatest}) {
+			t.Errorf("History(nightly) = %+v, %v; want %+v", Briefs(got), err, nightlyLatest)
 		}
 	})
 
 	t.Run("Errors", func(t *testing.T) {
-		ctx := readsCtx(t)
+		ctx := Ctx(t)
 		missing := ref("shop", "nope")
 		otherNS := ref("store", "frontend")
 		for name, call := range map[string]func() error{
