@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pmezard/go-difflib/difflib"
 	"helm.sh/helm/v4/pkg/action"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -21,7 +20,6 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/helmgraph/helmgraph/ops"
 	"github.com/helmgraph/helmgraph/release"
@@ -71,10 +69,6 @@ func (h progressHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h progressHandler) WithGroup(string) slog.Handler { return h }
-
-type discard struct{}
-
-func (discard) Progress(string) {}
 
 func loadChart(c ops.Chart) (*chartv2.Chart, error) {
 	ch, err := loader.LoadArchive(bytes.NewReader(c.Archive))
@@ -407,36 +401,14 @@ func (d *Driver) dryRun(cfg *action.Configuration, planned *rspb.Release, name s
 			fromName = fmt.Sprintf("revision %d (deployed)", prev.Version)
 			fromManifest = prev.Manifest
 			if pv, err := computedValues(prev); err == nil {
-				fromValues = toYAML(pv)
+				fromValues = ops.ValuesYAML(pv)
 			}
 		}
 	}
 	toName := fmt.Sprintf("revision %d (dry run)", planned.Version)
-	dr.ManifestDiff = unifiedDiff(fromName, toName, fromManifest, planned.Manifest)
-	dr.ValuesDiff = unifiedDiff(fromName, toName, fromValues, toYAML(computed))
+	dr.ManifestDiff = ops.UnifiedDiff(fromName, toName, fromManifest, planned.Manifest)
+	dr.ValuesDiff = ops.UnifiedDiff(fromName, toName, fromValues, ops.ValuesYAML(computed))
 	return &ops.Result{DryRun: dr}, nil
-}
-
-func toYAML(v map[string]any) string {
-	if len(v) == 0 {
-		return ""
-	}
-	b, err := yaml.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-func unifiedDiff(fromName, toName, a, b string) string {
-	s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(a), B: difflib.SplitLines(b),
-		FromFile: fromName, ToFile: toName, Context: 3,
-	})
-	if err != nil {
-		return ""
-	}
-	return s
 }
 
 // errPendingText is the message of Helm's (unexported) error for a release
@@ -489,12 +461,12 @@ func (d *Driver) validateRender(ctx context.Context, install *ops.InstallRequest
 	if install != nil {
 		req := *install
 		req.DryRun = true
-		_, err := d.Install(ctx, req, discard{})
+		_, err := d.Install(ctx, req, ops.Discard{})
 		return err
 	}
 	req := *upgrade
 	req.DryRun = true
-	_, err := d.Upgrade(ctx, req, discard{})
+	_, err := d.Upgrade(ctx, req, ops.Discard{})
 	return err
 }
 

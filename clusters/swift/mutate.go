@@ -270,21 +270,17 @@ func (d *Driver) Test(ctx context.Context, req ops.TestRequest, r ops.Reporter) 
 // ValidateInstall renders the install through swift without making it.
 func (d *Driver) ValidateInstall(ctx context.Context, req ops.InstallRequest) error {
 	req.DryRun = true
-	_, err := d.Install(ctx, req, discard{})
+	_, err := d.Install(ctx, req, ops.Discard{})
 	return err
 }
 
 // ValidateUpgrade renders the upgrade through swift without making it.
 func (d *Driver) ValidateUpgrade(ctx context.Context, req ops.UpgradeRequest) error {
 	req.DryRun = true
-	_, err := d.Upgrade(ctx, req, discard{})
+	_, err := d.Upgrade(ctx, req, ops.Discard{})
 	return err
 }
 
 // CheckAccess is always satisfied: Tiller, behind swift, acts with its own
 // service account.
 func (d *Driver) CheckAccess(ctx context.Context, namespace string) error { return nil }
-
-type discard struct{}
-
-func (discard) Progress(string) {}

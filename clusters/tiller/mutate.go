@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pmezard/go-difflib/difflib"
 	hapichart "k8s.io/helm/pkg/proto/hapi/chart"
 	hapirelease "k8s.io/helm/pkg/proto/hapi/release"
 	"k8s.io/helm/pkg/proto/hapi/services"
@@ -243,14 +242,14 @@ func contains(ss []string, s string) bool {
 // run), so that charts that do not render are refused before an operation.
 func (d *Driver) ValidateInstall(ctx context.Context, req ops.InstallRequest) error {
 	req.DryRun = true
-	_, err := d.Install(ctx, req, discard{})
+	_, err := d.Install(ctx, req, ops.Discard{})
 	return err
 }
 
 // ValidateUpgrade renders the upgrade in Tiller without making it.
 func (d *Driver) ValidateUpgrade(ctx context.Context, req ops.UpgradeRequest) error {
 	req.DryRun = true
-	_, err := d.Upgrade(ctx, req, discard{})
+	_, err := d.Upgrade(ctx, req, ops.Discard{})
 	return err
 }
 
@@ -258,10 +257,6 @@ func (d *Driver) ValidateUpgrade(ctx context.Context, req ops.UpgradeRequest) er
 // service account, and helmgraph only needs to reach Tiller, which every
 // operation's first call finds out.
 func (d *Driver) CheckAccess(ctx context.Context, namespace string) error { return nil }
-
-type discard struct{}
-
-func (discard) Progress(string) {}
 
 // inNamespace checks that the release exists in ref's namespace: Tiller's
 // names are cluster-wide, so the same name elsewhere is not this release.
@@ -321,32 +316,13 @@ func DryRun(cluster string, kind release.DriverKind, planned *hapirelease.Releas
 		if pr, err := Release(cluster, kind, deployed); err == nil {
 			dr.DeployedRevision = pr.Revision
 			fromName = fmt.Sprintf("revision %d (deployed)", pr.Revision)
-			fromManifest, fromValues = pr.Manifest, toYAML(pr.ComputedValues)
+			fromManifest, fromValues = pr.Manifest, ops.ValuesYAML(pr.ComputedValues)
 		}
 	}
 	toName := fmt.Sprintf("revision %d (dry run)", rel.Revision)
-	dr.ManifestDiff = unifiedDiff(fromName, toName, fromManifest, rel.Manifest)
-	dr.ValuesDiff = unifiedDiff(fromName, toName, fromValues, toYAML(rel.ComputedValues))
+	dr.ManifestDiff = ops.UnifiedDiff(fromName, toName, fromManifest, rel.Manifest)
+	dr.ValuesDiff = ops.UnifiedDiff(fromName, toName, fromValues, ops.ValuesYAML(rel.ComputedValues))
 	return &ops.Result{DryRun: dr}, nil
-}
-
-func toYAML(v map[string]any) string {
-	if len(v) == 0 {
-		return ""
-	}
-	b, err := yaml.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-func unifiedDiff(fromName, toName, a, b string) string {
-	s, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: fromName, ToFile: toName, Context: 3})
-	if err != nil {
-		return ""
-	}
-	return s
 }
 
 // classifyOp is classify for Tiller's answers to changes (see OpSentinel).
