@@ -1,12 +1,9 @@
 package clusters
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 
 	"k8s.io/client-go/rest"
 
@@ -28,7 +25,8 @@ func tillerDriver(c Config, rc *rest.Config, log *slog.Logger) (Driver, error) {
 	}
 	cfg := tiller.Config{Cluster: c.Name, Transport: tr, Logger: log}
 	if tl := c.TLS; tl != nil {
-		cfg.TLS = &tiller.TLS{CAFile: tl.CAFile, CertFile: tl.CertFile, KeyFile: tl.KeyFile, ServerName: tl.ServerName, InsecureSkipVerify: tl.InsecureSkipVerify}
+		t := tillerTLS(*tl)
+		cfg.TLS = &t
 	}
 	return tiller.New(cfg)
 }
@@ -41,7 +39,7 @@ func swiftDriver(c Config, rc *rest.Config, log *slog.Logger) (Driver, error) {
 	case TransportDirect:
 		client := &http.Client{Timeout: c.timeout()}
 		if tl := c.TLS; tl != nil {
-			tc, err := tlsClientConfig(*tl)
+			tc, err := tillerTLS(*tl).ClientConfig()
 			if err != nil {
 				return nil, fmt.Errorf("swift driver: %w", err)
 			}
@@ -56,25 +54,7 @@ func swiftDriver(c Config, rc *rest.Config, log *slog.Logger) (Driver, error) {
 	return swift.New(swift.Config{Cluster: c.Name, Endpoint: ep, Logger: log})
 }
 
-func tlsClientConfig(c TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls CA %q: no certificates found", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+// tillerTLS is the TLS client configuration of c, as both Helm v2 drivers take it.
+func tillerTLS(c TLSConfig) tiller.TLS {
+	return tiller.TLS{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
 }

@@ -110,7 +110,7 @@ func New(cfg Config) (*Driver, error) {
 				}
 			}
 		}
-		tc, err := tlsConfig(tcfg)
+		tc, err := tcfg.ClientConfig()
 		if err != nil {
 			return nil, fmt.Errorf("tiller driver for cluster %q: %w", cfg.Cluster, err)
 		}
@@ -147,7 +147,9 @@ func New(cfg Config) (*Driver, error) {
 	return d, nil
 }
 
-func tlsConfig(c TLS) (*tls.Config, error) {
+// ClientConfig is the crypto/tls configuration of c (TLS 1.2 at least); the
+// swift driver's direct transport uses it too.
+func (c TLS) ClientConfig() (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
