@@ -142,25 +142,17 @@ func (s *APIServer) start(ctx context.Context) error {
 		"--profiling=false",
 		"--v=0",
 	}
-	logf, err := os.OpenFile(filepath.Join(d, "apiserver.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command(s.opts.Binary, args...)
 	cmd.Env = append(os.Environ(),
 		"ETCD_DATA_DIR="+filepath.Join(d, "etcd"),
 		"ETCD_CLIENT_PORT="+strconv.Itoa(cport),
 		"ETCD_PEER_PORT="+strconv.Itoa(pport),
 	)
-	cmd.Stdout, cmd.Stderr = logf, logf
 	// The server must not outlive whoever started it, even on a crash.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start kube-apiserver: %w", err)
+	done, err := StartLogged(cmd, filepath.Join(d, "apiserver.log"))
+	if err != nil {
+		return err
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
 	s.cmd, s.done = cmd, done
 	fmt.Fprintf(s.opts.Log, "starting API server %s at %s\n", s.Name, s.URL)
 	return s.waitReady(ctx, done)

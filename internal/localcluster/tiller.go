@@ -139,20 +139,13 @@ func (t *Tiller) start(ctx context.Context) error {
 		args = append(args, "--tls-verify", "--tls-cert="+tl.CertFile, "--tls-key="+tl.KeyFile, "--tls-ca-cert="+tl.CAFile)
 	}
 	logPath := filepath.Join(t.opts.Dir, "tiller.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cmd := exec.Command(t.opts.Binary, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+t.opts.Kubeconfig, "TILLER_NAMESPACE="+TillerNamespace)
+	// The server must not outlive whoever started it, even on a crash.
+	done, err := StartLogged(cmd, logPath)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(t.opts.Binary, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+t.opts.Kubeconfig, "TILLER_NAMESPACE="+TillerNamespace)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start tiller: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
 	t.cmd, t.done = cmd, done
 	fmt.Fprintf(t.opts.Log, "starting tiller at %s\n", t.Addr)
 	deadline := time.Now().Add(60 * time.Second)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/helmgraph/helmgraph/internal/localcluster"
 )
 
 // Redis is a real redis-server (the Debian package, installed by .ci/run) on
@@ -55,22 +57,15 @@ func (r *Redis) Start() error {
 	if r.cmd != nil {
 		return fmt.Errorf("redis-server at %s is running", r.Addr)
 	}
-	logf, err := os.OpenFile(filepath.Join(r.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command("redis-server",
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port),
 		"--save", "", "--appendonly", "no",
 		"--dir", r.dir, "--daemonize", "no", "--protected-mode", "yes")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start redis-server: %w", err)
+	// The server must not outlive whoever started it, even on a crash.
+	done, err := localcluster.StartLogged(cmd, filepath.Join(r.dir, "redis.log"))
+	if err != nil {
+		return err
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
 	r.cmd, r.done = cmd, done
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
