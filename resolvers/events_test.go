@@ -23,19 +23,27 @@ import (
 	"github.com/helmgraph/helmgraph/resolvers"
 )
 
-// Subscriptions with the same operation share one execution of each event;
-// a different selection gets its own, and every subscriber gets its data.
-func TestSharedEventResponses(t *testing.T) {
+// eventServer is a GraphQL server with the websocket transport and the
+// shared-response extension over a Hub (subscriber buffer buffer) fed by a
+// memory Bus, running until the test ends.
+func eventServer(t *testing.T, buffer int) (*handler.Server, *cache.Hub, *memory.Backend) {
 	quiet := slog.New(slog.DiscardHandler)
 	bus := memory.New()
-	hub := cache.NewHub(bus, 16, quiet)
+	hub := cache.NewHub(bus, buffer, quiet)
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	t.Cleanup(cancel)
 	go hub.Run(ctx)
-
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: clusters.NewRegistry(nil), Events: hub, Log: quiet}}))
 	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: time.Second})
 	srv.Use(resolvers.NewSharedEventResponses())
+	return srv, hub, bus
+}
+
+// Subscriptions with the same operation share one execution of each event;
+// a different selection gets its own, and every subscriber gets its data.
+func TestSharedEventResponses(t *testing.T) {
+	srv, hub, bus := eventServer(t, 16)
+	ctx := t.Context()
 	var executions atomic.Int64
 	srv.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Name == "type" && fc.Object == "ReleaseEvent" {
@@ -104,16 +112,8 @@ func TestSharedEventResponses(t *testing.T) {
 // A subscriber whose events pile up is ended with an error that says so,
 // over the websocket, after the events it had.
 func TestSlowSubscriberGetsError(t *testing.T) {
-	quiet := slog.New(slog.DiscardHandler)
-	bus := memory.New()
-	hub := cache.NewHub(bus, 2, quiet)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go hub.Run(ctx)
-
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: clusters.NewRegistry(nil), Events: hub, Log: quiet}}))
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: time.Second})
-	srv.Use(resolvers.NewSharedEventResponses())
+	srv, hub, bus := eventServer(t, 2)
+	ctx := t.Context()
 	// The first event's execution waits at this gate: the server falls
 	// behind the events published meanwhile, as with a client that reads slowly.
 	gate, entered := make(chan struct{}), make(chan struct{}, 1)
