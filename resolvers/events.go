@@ -63,37 +63,6 @@ func takeEvent(ctx context.Context, sub *cache.Subscription, keep func(*cache.Ev
 	}
 }
 
-// forwardEvents hands the subscription's events that keep accepts to gqlgen
-// until the client goes away or the Hub ends the subscription; an end with
-// an error is delivered as a last, failing event.
-func (r *Resolver) forwardEvents(ctx context.Context, sub *cache.Subscription, keep func(*cache.Event) bool, out chan<- *clusters.ReleaseEvent) {
-	defer close(out)
-	defer sub.Close()
-	for {
-		var ev *clusters.ReleaseEvent
-		switch e, open := takeEvent(ctx, sub, keep); {
-		case !open:
-			err := sub.Err()
-			if err == nil {
-				return
-			}
-			ev = &clusters.ReleaseEvent{Err: err}
-		case e == nil:
-			return
-		default:
-			ev = r.releaseEvent(e)
-		}
-		select {
-		case out <- ev:
-		case <-ctx.Done():
-			return
-		}
-		if ev.Err != nil {
-			return
-		}
-	}
-}
-
 func (r *Resolver) releaseEvent(e *cache.Event) *clusters.ReleaseEvent {
 	ev := &clusters.ReleaseEvent{Kind: clusters.EventType(e.Type), Release: r.Registry.NewRelease(e.Release), ObservedAt: e.ObservedAt, Seq: e.Seq}
 	if e.Type != cache.Added {

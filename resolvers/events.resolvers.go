@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/helmgraph/helmgraph/cache"
@@ -37,18 +38,17 @@ func (r *subscriptionResolver) ReleaseEvents(ctx context.Context, filter *model.
 	// match, which the Hub runs for every subscriber in turn, but where this
 	// subscription takes its events.
 	keep := r.rbacVisible(ctx)
-	sub := r.Events.Subscribe(match)
-	if st, ok := ctx.Value(streamKey{}).(*eventStream); ok {
-		// SharedEventResponses is in use: it takes the events from the
-		// subscription itself and hands gqlgen only those it must execute.
-		st.sub, st.convert, st.keep = sub, r.releaseEvent, keep
-		st.used.Store(true)
-		context.AfterFunc(ctx, sub.Close) // no goroutine waits per subscription
-		return st.inner, nil
+	// SharedEventResponses (which server.New installs) takes the events from
+	// the subscription itself and hands gqlgen only those it must execute.
+	st, ok := ctx.Value(streamKey{}).(*eventStream)
+	if !ok {
+		return nil, errors.New("releaseEvents needs the SharedEventResponses extension on the GraphQL handler")
 	}
-	out := make(chan *clusters.ReleaseEvent, 1)
-	go r.forwardEvents(ctx, sub, keep, out)
-	return out, nil
+	sub := r.Events.Subscribe(match)
+	st.sub, st.convert, st.keep = sub, r.releaseEvent, keep
+	st.used.Store(true)
+	context.AfterFunc(ctx, sub.Close) // no goroutine waits per subscription
+	return st.inner, nil
 }
 
 // Subscription returns graph.SubscriptionResolver implementation.
